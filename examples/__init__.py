@@ -1,0 +1,1 @@
+"""Example backends using wxauth."""

@@ -1,0 +1,81 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import httpx
+from fastapi import FastAPI
+
+from wxauth import __version__
+from wxauth.api import errors
+from wxauth.api.middleware import RequestContext
+from wxauth.api.routes import auth, health, me
+from wxauth.config import Settings
+from wxauth.core.keyring import Keyring
+from wxauth.core.ports import Clock
+from wxauth.core.service import WxAuth, utcnow
+from wxauth.core.tokens import SessionPolicy
+from wxauth.storage.engine import create_engine
+from wxauth.storage.sql import SqlStore
+from wxauth.wechat.client import WeChatClient
+
+log = logging.getLogger(__name__)
+
+
+def session_policy(settings: Settings) -> SessionPolicy:
+    return SessionPolicy(
+        idle_ttl=timedelta(seconds=settings.session_idle_ttl),
+        max_ttl=timedelta(seconds=settings.session_max_ttl),
+        touch_interval=timedelta(seconds=settings.session_touch_interval),
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    wechat_transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock = utcnow,
+) -> FastAPI:
+    """Build the API for ``settings``.
+
+    ``wechat_transport`` lets WeChat be reached in-process (the simulator through
+    ``httpx.ASGITransport``); ``clock`` lets tests move time.
+    """
+    if not settings.secret_keys:
+        raise ValueError("no at-rest secret key: set WXAUTH_SECRET_KEYS (wxauth keys generate)")
+    engine = create_engine(settings.database_url)
+    wechat = WeChatClient(
+        settings.wechat_base_url, timeout=settings.wechat_timeout, transport=wechat_transport
+    )
+    service = WxAuth(
+        apps={appid: secret.get_secret_value() for appid, secret in settings.apps.items()},
+        wechat=wechat,
+        store=SqlStore(engine),
+        keyring=Keyring(settings.secret_key_bytes()),
+        policy=session_policy(settings),
+        clock=clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await wechat.aclose()
+        await engine.dispose()
+
+    app = FastAPI(
+        title="wxauth",
+        version=__version__,
+        summary="Login and session service for WeChat Mini Programs.",
+        lifespan=lifespan,
+    )
+    app.state.wxauth = service
+    app.state.settings = settings
+    errors.install(app)
+    for module in (auth, me, health):
+        app.include_router(module.router)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    return app

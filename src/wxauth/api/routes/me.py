@@ -1,0 +1,25 @@
+"""The signed-in user: GET /v1/me and POST /v1/me/profile."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from wxauth.api.deps import CurrentUser, ServiceDep
+from wxauth.api.schemas import ErrorBody, ProfileUpdate, UserPublic
+
+router = APIRouter(
+    prefix="/v1/me",
+    tags=["user"],
+    responses={401: {"model": ErrorBody, "description": "invalid_token"}},
+)
+
+
+@router.get("")
+async def read_me(user: CurrentUser) -> UserPublic:
+    return UserPublic.of(user)
+
+
+@router.post("/profile", responses={422: {"model": ErrorBody}})
+async def update_profile(body: ProfileUpdate, user: CurrentUser, service: ServiceDep) -> UserPublic:
+    """Store the profile the user filled in (the anonymous ``微信用户`` placeholder is ignored)."""
+    return UserPublic.of(await service.update_profile(user, body.to_core()))

@@ -1,0 +1,119 @@
+"""Request and response bodies of the v1 API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
+
+from wxauth.core.models import ProfileUpdate as CoreProfileUpdate
+from wxauth.core.models import User
+from wxauth.core.profile import NICKNAME_MAX, bad_text_reason
+
+
+def _plain_text(value: str) -> str:
+    reason = bad_text_reason(value)
+    if reason:
+        raise ValueError(reason)
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) URL")
+    return _plain_text(value)
+
+
+PlainText = Annotated[str, AfterValidator(_plain_text)]
+AppId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+LoginCode = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class LoginRequest(Strict):
+    code: LoginCode = Field(description="The code from wx.login (valid 5 minutes, single use).")
+    appid: AppId | None = Field(None, description="Which mini program; optional with one app.")
+
+
+class ProfileUpdate(Strict):
+    """WeChat's field names (``nickName``) or snake_case (``nickname``) are both accepted."""
+
+    nickname: Annotated[PlainText, Field(min_length=1, max_length=NICKNAME_MAX)] | None = Field(
+        None, validation_alias=AliasChoices("nickName", "nickname")
+    )
+    avatar_url: Annotated[str, AfterValidator(_http_url), Field(max_length=1024)] | None = Field(
+        None, validation_alias=AliasChoices("avatarUrl", "avatar_url")
+    )
+    gender: Annotated[int, Field(ge=0, le=2)] | None = None
+    country: Annotated[PlainText, Field(max_length=64)] | None = None
+    province: Annotated[PlainText, Field(max_length=64)] | None = None
+    city: Annotated[PlainText, Field(max_length=64)] | None = None
+    language: Annotated[PlainText, Field(max_length=16)] | None = None
+
+    def to_core(self) -> CoreProfileUpdate:
+        return CoreProfileUpdate(
+            nickname=self.nickname,
+            avatar_url=self.avatar_url,
+            gender=self.gender,
+            country=self.country,
+            province=self.province,
+            city=self.city,
+            language=self.language,
+        )
+
+
+class UserPublic(BaseModel):
+    """What a client sees of a user: never the openid, never the session_key."""
+
+    id: str
+    appid: str
+    nickname: str | None
+    avatar_url: str | None
+    gender: int | None
+    country: str | None
+    province: str | None
+    city: str | None
+    language: str | None
+    has_phone: bool
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, user: User) -> UserPublic:
+        return cls(
+            id=user.id,
+            appid=user.appid,
+            nickname=user.nickname,
+            avatar_url=user.avatar_url,
+            gender=user.gender,
+            country=user.country,
+            province=user.province,
+            city=user.city,
+            language=user.language,
+            has_phone=user.has_phone,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+
+
+class LoginResponse(BaseModel):
+    token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
+    expires_in: int = Field(description="Seconds until the token's absolute expiry.")
+    user: UserPublic
+    new_user: bool
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+    request_id: str | None = None
+    wechat_errcode: int | None = None
+
+
+class Health(BaseModel):
+    status: str

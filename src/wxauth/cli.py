@@ -1,0 +1,205 @@
+"""The ``wxauth`` command: dev | serve | simulator | db | keys | demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+import uvicorn
+from pydantic import SecretStr, ValidationError
+
+from wxauth.config import Settings
+from wxauth.core.keyring import generate_key
+from wxauth.demo import DEMO_APPID, DEMO_SECRET, DemoFailed, run_demo
+from wxauth.simulator.state import FaultRule, SimApp, SimulatorState
+
+app = typer.Typer(help="Login and session service for WeChat Mini Programs.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="At-rest encryption keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+AppOption = Annotated[
+    list[str] | None,
+    typer.Option("--app", help="A mini program as APPID:SECRET (repeatable)."),
+]
+LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+
+
+def fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(2)
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise fail("invalid configuration:\n" + "\n".join(lines)) from None
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def sim_apps(specs: list[str] | None) -> list[SimApp]:
+    try:
+        return [SimApp.parse(spec) for spec in specs] if specs else []
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+def dev_key(db_path: Path) -> str:
+    """The dev server's at-rest key, kept beside its database (made on first use)."""
+    key_file = db_path.with_name(db_path.name + ".key")
+    if not key_file.exists():
+        key_file.write_text(generate_key() + "\n")
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    db: Annotated[Path, typer.Option(help="SQLite database file.")] = Path("wxauth-dev.db"),
+    apps: AppOption = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """API + embedded WeChat simulator + SQLite, in one process."""
+    from wxauth.api.app import create_app
+    from wxauth.simulator.app import beside, create_simulator_app
+    from wxauth.storage.migrate import upgrade
+
+    setup_logging(log_level)
+    simulated = sim_apps(apps) or [SimApp(DEMO_APPID, DEMO_SECRET)]
+    database_url = f"sqlite+aiosqlite:///{db.resolve()}"
+    settings = load_settings(
+        database_url=database_url,
+        apps={a.appid: SecretStr(a.secret) for a in simulated},
+        wechat_base_url="http://simulator",
+        secret_keys=[SecretStr(dev_key(db.resolve()))],
+        log_level=log_level,
+    )
+    upgrade(database_url)
+    simulator = create_simulator_app(SimulatorState(simulated))
+    api = create_app(settings, wechat_transport=httpx.ASGITransport(app=simulator))
+    _print_dev_banner(host, port, simulated[0].appid, db)
+    uvicorn.run(beside(api, simulator), host=host, port=port, log_level=log_level)
+
+
+def _print_dev_banner(host: str, port: int, appid: str, db: Path) -> None:
+    base = f"http://{host}:{port}"
+    typer.echo(
+        f"""wxauth dev: API and WeChat simulator on {base}, database {db}
+mini program (simulated): appid {appid}
+
+try it:
+  curl -s -X POST {base}/sim/login -H 'content-type: application/json' \\
+       -d '{{"appid": "{appid}", "user": "alice"}}'               # → {{"code": ...}}
+  curl -s -X POST {base}/v1/login -H 'content-type: application/json' \\
+       -d '{{"code": "<code>"}}'                                     # → {{"token": ...}}
+  curl -s {base}/v1/me -H "Authorization: Bearer <token>"
+  or: wxauth demo --server {base}
+API docs: {base}/docs
+"""
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    log_level: LogLevel = "info",
+) -> None:
+    """Production server: WeChat at WXAUTH_WECHAT_BASE_URL, settings from WXAUTH_*."""
+    settings = load_settings()
+    if not settings.apps:
+        raise fail("no mini program configured: set WXAUTH_APPS=APPID:SECRET[,APPID:SECRET...]")
+    if not settings.secret_keys:
+        raise fail("no at-rest key: set WXAUTH_SECRET_KEYS (make one with `wxauth keys generate`)")
+    setup_logging(log_level)
+    uvicorn.run(
+        "wxauth.api.factory:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
+
+
+@app.command()
+def simulator(
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8001,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    apps: AppOption = None,
+    latency_ms: Annotated[int, typer.Option(min=0, help="Delay every WeChat answer.")] = 0,
+    faults: Annotated[
+        list[str] | None, typer.Option("--fault", help="A fault rule as JSON (repeatable).")
+    ] = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """A fake WeChat: server APIs at the root, the phone under /sim/."""
+    from wxauth.simulator.app import create_simulator_app
+
+    simulated = sim_apps(apps) or [SimApp(DEMO_APPID, DEMO_SECRET)]
+    try:
+        rules = [FaultRule.from_json(json.loads(f)) for f in faults or []]
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise fail(f"bad --fault: {exc}") from None
+    if latency_ms:
+        rules.append(FaultRule(rate=1.0, latency_ms=latency_ms))
+    state = SimulatorState(simulated, faults=rules)
+    typer.echo(f"WeChat simulator on http://{host}:{port}, apps: {', '.join(state.apps)}")
+    uvicorn.run(create_simulator_app(state), host=host, port=port, log_level=log_level)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the migrations to WXAUTH_DATABASE_URL."""
+    from wxauth.storage.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database at revision {revision}")
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new at-rest key for WXAUTH_SECRET_KEYS."""
+    typer.echo(generate_key())
+
+
+@app.command()
+def demo(
+    server: Annotated[str, typer.Option(help="wxauth base URL.")] = "http://127.0.0.1:8000",
+    appid: Annotated[str, typer.Option(help="The simulated mini program.")] = DEMO_APPID,
+    user: Annotated[str, typer.Option(help="The simulated WeChat user.")] = "demo-user",
+    simulator_url: Annotated[
+        str | None, typer.Option("--simulator", help="Simulator base URL (default: --server).")
+    ] = None,
+) -> None:
+    """Play the mini program against a running server, printing each step."""
+    try:
+        run_demo(server, appid=appid, user=user, simulator=simulator_url, say=typer.echo)
+    except (DemoFailed, httpx.HTTPError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo("done: the profile round-tripped")
+
+
+def main() -> None:
+    if os.environ.get("WXAUTH_CONFIG") and not Path(os.environ["WXAUTH_CONFIG"]).exists():
+        typer.secho("error: WXAUTH_CONFIG names a missing file", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    app()

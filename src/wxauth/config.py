@@ -1,0 +1,121 @@
+"""Settings, read once from ``WXAUTH_*`` environment variables (or a TOML file named by
+``WXAUTH_CONFIG``) and passed down; nothing imports a global settings object.
+
+Secrets are ``SecretStr`` (or hidden from the repr) so that printing or logging a
+``Settings`` never shows them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DAY = 86_400
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./wxauth.db"
+WECHAT_BASE_URL = "https://api.weixin.qq.com"
+
+
+def parse_app(spec: str) -> tuple[str, str]:
+    """Split ``APPID:SECRET`` (the form of ``--app`` and ``WXAUTH_APPS``)."""
+    appid, sep, secret = spec.strip().partition(":")
+    if not sep or not appid or not secret:
+        raise ValueError("an app is given as APPID:SECRET")
+    return appid, secret
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def check_secret_key(key: str) -> bytes:
+    """Decode one at-rest key: 32 random bytes, URL-safe base64 with padding."""
+    try:
+        raw = base64.urlsafe_b64decode(key.encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+        raise ValueError("a secret key must be URL-safe base64 (wxauth keys generate)") from exc
+    if len(raw) != 32 or len(key) != 44:
+        raise ValueError("a secret key must be 32 bytes in URL-safe base64 (44 characters)")
+    return raw
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WXAUTH_", extra="ignore")
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
+    apps: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
+    wechat_base_url: str = WECHAT_BASE_URL
+    wechat_timeout: float = Field(default=5.0, gt=0, le=60)
+    redis_url: str | None = Field(default=None, repr=False)
+
+    session_idle_ttl: int = Field(default=7 * DAY, gt=0)
+    session_max_ttl: int = Field(default=30 * DAY, gt=0)
+    session_touch_interval: int = Field(default=300, ge=0)
+
+    secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    service_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    log_level: str = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("WXAUTH_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @field_validator("apps", mode="before")
+    @classmethod
+    def _parse_apps(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return dict(parse_app(spec) for spec in _split(value))
+        if isinstance(value, list | tuple):
+            return dict(parse_app(str(spec)) for spec in value)
+        return value
+
+    @field_validator("secret_keys", "service_keys", mode="before")
+    @classmethod
+    def _parse_key_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return _split(value)
+        return value
+
+    @field_validator("secret_keys")
+    @classmethod
+    def _check_secret_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            check_secret_key(key.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _check_ttls(self) -> Settings:
+        if self.session_idle_ttl > self.session_max_ttl:
+            raise ValueError("session_idle_ttl must not exceed session_max_ttl")
+        return self
+
+    @property
+    def default_appid(self) -> str | None:
+        """The appid to use when a login names none: only when exactly one app is configured."""
+        return next(iter(self.apps)) if len(self.apps) == 1 else None
+
+    def secret_key_bytes(self) -> list[bytes]:
+        return [check_secret_key(key.get_secret_value()) for key in self.secret_keys]

@@ -1,0 +1,85 @@
+"""Records the core works with. Secrets (session_key) never live on these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+PROFILE_FIELDS = ("nickname", "avatar_url", "gender", "country", "province", "city", "language")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    appid: str
+    openid: str = field(repr=False)
+    unionid: str | None = field(default=None, repr=False)
+    nickname: str | None = None
+    avatar_url: str | None = None
+    gender: int | None = None
+    country: str | None = None
+    province: str | None = None
+    city: str | None = None
+    language: str | None = None
+    phone: str | None = field(default=None, repr=False)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    last_login_at: datetime | None = None
+
+    @property
+    def has_phone(self) -> bool:
+        return bool(self.phone)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A wxauth session. Only the SHA-256 of its token is known; the token is never stored."""
+
+    token_hash: str = field(repr=False)
+    user_id: str
+    appid: str
+    created_at: datetime
+    last_seen_at: datetime
+    idle_expires_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    user_agent: str | None = None
+    ip: str | None = None
+
+    def is_active(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.idle_expires_at and now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    user_agent: str | None = None
+    ip: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileUpdate:
+    """Profile fields to change; ``None`` means "leave as it is"."""
+
+    nickname: str | None = None
+    avatar_url: str | None = None
+    gender: int | None = None
+    country: str | None = None
+    province: str | None = None
+    city: str | None = None
+    language: str | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRecord:
+    """Everything one successful code2Session writes, in one transaction."""
+
+    appid: str
+    openid: str = field(repr=False)
+    unionid: str | None = field(repr=False)
+    session_key_ciphertext: str = field(repr=False)
+    session: Session
+    profile: dict[str, Any] = field(default_factory=dict)

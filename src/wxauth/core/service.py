@@ -1,0 +1,151 @@
+"""The login and session service: the one object the API layer talks to."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from wxauth.core import profile
+from wxauth.core.keyring import Keyring
+from wxauth.core.models import ClientInfo, LoginRecord, ProfileUpdate, Session, User
+from wxauth.core.ports import Clock, Store, WeChatGateway
+from wxauth.core.tokens import SessionPolicy, hash_token, looks_like_token, new_token
+from wxauth.errors import InvalidCode, InvalidRequest, InvalidToken
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    token: str
+    expires_in: int
+    user: User
+    new_user: bool
+
+    def __repr__(self) -> str:
+        return f"LoginResult(user={self.user!r}, new_user={self.new_user})"
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    user: User
+    session: Session
+
+
+class WxAuth:
+    """Login with a ``wx.login`` code, check tokens, log out, keep profiles.
+
+    ``apps`` maps appid to app secret. A login code being exchanged is remembered while the
+    exchange runs, so a retried request carrying the same code answers ``invalid_code``
+    at once instead of racing WeChat for a second session.
+    """
+
+    def __init__(
+        self,
+        *,
+        apps: Mapping[str, str],
+        wechat: WeChatGateway,
+        store: Store,
+        keyring: Keyring,
+        policy: SessionPolicy,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._apps = dict(apps)
+        self._wechat = wechat
+        self._store = store
+        self._keyring = keyring
+        self._policy = policy
+        self._clock = clock
+        self._codes_in_flight: set[tuple[str, str]] = set()
+
+    def __repr__(self) -> str:
+        return f"WxAuth(apps={sorted(self._apps)})"
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    def resolve_appid(self, appid: str | None) -> str:
+        if appid is None:
+            if len(self._apps) == 1:
+                return next(iter(self._apps))
+            raise InvalidRequest("Several mini programs are configured: name the appid.")
+        if appid not in self._apps:
+            raise InvalidRequest("Unknown appid: this server is not configured for it.")
+        return appid
+
+    async def login(
+        self,
+        code: str,
+        *,
+        appid: str | None = None,
+        client: ClientInfo | None = None,
+        profile_update: ProfileUpdate | None = None,
+    ) -> LoginResult:
+        appid = self.resolve_appid(appid)
+        key = (appid, code)
+        if key in self._codes_in_flight:
+            raise InvalidCode("This login code is already being used; call wx.login again.")
+        self._codes_in_flight.add(key)
+        try:
+            wx = await self._wechat.code2session(appid, self._apps[appid], code)
+        finally:
+            self._codes_in_flight.discard(key)
+        now = self._clock()
+        token = new_token()
+        session = self._policy.new_session(token, "", appid, now, client or ClientInfo())
+        changes = profile.meaningful_changes(profile_update) if profile_update else {}
+        record = LoginRecord(
+            appid=appid,
+            openid=wx.openid,
+            unionid=wx.unionid,
+            session_key_ciphertext=self._keyring.encrypt(wx.session_key),
+            session=session,
+            profile=changes,
+        )
+        user, created = await self._store.record_login(record)
+        log.info("login appid=%s user=%s new=%s", appid, user.id, created)
+        expires_in = int((session.expires_at - now).total_seconds())
+        return LoginResult(token=token, expires_in=expires_in, user=user, new_user=created)
+
+    async def authenticate(self, token: str) -> Authenticated:
+        """The user and session behind ``token``; :class:`InvalidToken` for anything else."""
+        if not looks_like_token(token):
+            raise InvalidToken()
+        found = await self._store.find_session(hash_token(token))
+        now = self._clock()
+        if found is None or not found[0].is_active(now):
+            raise InvalidToken()
+        session, user = found
+        if self._policy.needs_touch(session, now):
+            await self._store.touch_session(
+                session.token_hash, now, self._policy.idle_expiry(session, now)
+            )
+        return Authenticated(user=user, session=session)
+
+    async def logout(self, token: str) -> None:
+        if looks_like_token(token):
+            await self._store.revoke_session(hash_token(token), self._clock())
+
+    async def update_profile(self, user: User, update: ProfileUpdate) -> User:
+        changes = profile.meaningful_changes(update)
+        if not changes:
+            return user
+        return await self._store.update_user(user.id, changes, self._clock())
+
+    async def session_key(self, user: User) -> str | None:
+        """The user's newest session_key, decrypted (for verifying data from the phone)."""
+        ciphertext = await self._store.get_session_key(user.appid, user.openid)
+        return None if ciphertext is None else self._keyring.decrypt(ciphertext)
+
+
+def new_user_id() -> str:
+    """An opaque user id that says nothing about the openid."""
+    return uuid.uuid4().hex

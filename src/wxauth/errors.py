@@ -1,0 +1,153 @@
+"""One exception tree for wxauth.
+
+Every error a request can meet knows its HTTP status and its stable error code, so the API
+layer renders all of them with one handler::
+
+    WxAuthError                     500 internal_error
+    ├── InvalidRequest              400 invalid_request
+    ├── InvalidCode                 400 invalid_code
+    ├── SessionKeyStale             400 session_key_stale
+    ├── InvalidSignature            400 invalid_signature
+    ├── InvalidToken                401 invalid_token
+    ├── LoginBlocked                403 login_blocked
+    ├── Forbidden                   403 forbidden
+    ├── NotFound                    404 not_found
+    ├── PayloadTooLarge             413 payload_too_large
+    ├── RateLimited                 429 rate_limited (Retry-After)
+    ├── ServerMisconfigured         500 server_misconfigured
+    ├── WeChatError                 502 wechat_error
+    └── WeChatUnavailable           503 wechat_unavailable (Retry-After)
+
+Messages are written for the API's users and never carry secrets, session_keys or tokens.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class WxAuthError(Exception):
+    """Base of every wxauth error; renders as 500 ``internal_error`` unless a subclass says more."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    default_message: ClassVar[str] = "Internal error."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        wechat_errcode: int | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.wechat_errcode = wechat_errcode
+        self.retry_after = retry_after
+        super().__init__(self.message)
+
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(self.retry_after)}
+
+
+class InvalidRequest(WxAuthError):
+    status = 400
+    code = "invalid_request"
+    default_message = "The request is malformed."
+
+
+class InvalidCode(WxAuthError):
+    status = 400
+    code = "invalid_code"
+    default_message = "The login code is invalid or already used; call wx.login again."
+
+
+class SessionKeyStale(WxAuthError):
+    status = 400
+    code = "session_key_stale"
+    default_message = (
+        "The data could not be decrypted with the current session_key; "
+        "call wx.login, log in again, then retry."
+    )
+
+
+class InvalidSignature(WxAuthError):
+    status = 400
+    code = "invalid_signature"
+    default_message = "The signature does not match the data."
+
+
+class InvalidToken(WxAuthError):
+    status = 401
+    code = "invalid_token"
+    default_message = "The session token is missing, unknown, expired or revoked; log in again."
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+class LoginBlocked(WxAuthError):
+    status = 403
+    code = "login_blocked"
+    default_message = "WeChat refused this login (high-risk user)."
+
+
+class Forbidden(WxAuthError):
+    status = 403
+    code = "forbidden"
+    default_message = "Not allowed."
+
+
+class NotFound(WxAuthError):
+    status = 404
+    code = "not_found"
+    default_message = "Not found."
+
+
+class PayloadTooLarge(WxAuthError):
+    status = 413
+    code = "payload_too_large"
+    default_message = "The request body is too large."
+
+
+class RateLimited(WxAuthError):
+    status = 429
+    code = "rate_limited"
+    default_message = "Too many requests; retry later."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        wechat_errcode: int | None = None,
+        retry_after: int | None = 60,
+    ) -> None:
+        super().__init__(message, wechat_errcode=wechat_errcode, retry_after=retry_after)
+
+
+class ServerMisconfigured(WxAuthError):
+    status = 500
+    code = "server_misconfigured"
+    default_message = "The server is misconfigured; the operator has been told."
+
+
+class WeChatError(WxAuthError):
+    status = 502
+    code = "wechat_error"
+    default_message = "WeChat answered with an unexpected error."
+
+
+class WeChatUnavailable(WxAuthError):
+    status = 503
+    code = "wechat_unavailable"
+    default_message = "WeChat is unavailable; retry later."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        wechat_errcode: int | None = None,
+        retry_after: int | None = 5,
+    ) -> None:
+        super().__init__(message, wechat_errcode=wechat_errcode, retry_after=retry_after)

@@ -1,0 +1,1 @@
+"""SQL storage (SQLAlchemy 2.0 async) and its alembic migrations."""

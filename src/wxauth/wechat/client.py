@@ -1,0 +1,119 @@
+"""Async client for WeChat's server APIs.
+
+One pooled ``httpx.AsyncClient`` with timeouts. Transport failures and WeChat's errcodes are
+translated here, at one boundary, into :mod:`wxauth.errors`; the app secret and the login code
+never appear in a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from wxauth import redact
+from wxauth.errors import WeChatError, WeChatUnavailable, WxAuthError
+from wxauth.wechat.errcodes import CODE_USED, SYSTEM_BUSY, error_for
+
+log = logging.getLogger(__name__)
+
+CODE2SESSION_PATH = "/sns/jscode2session"
+
+
+@dataclass(frozen=True, slots=True)
+class WeChatSession:
+    """What code2Session returns: the user's openid, their session_key and maybe a unionid."""
+
+    openid: str
+    session_key: str = field(repr=False)
+    unionid: str | None = None
+
+
+class WeChatClient:
+    """Calls WeChat (or the simulator: only ``base_url`` differs)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        redact.install()
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            headers={"User-Agent": "wxauth"},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def code2session(self, appid: str, secret: str, code: str) -> WeChatSession:
+        """Exchange a ``wx.login`` code for the user's openid and session_key.
+
+        WeChat's ``-1`` (system busy) is retried once with the same code; a code that WeChat
+        consumed before failing then answers 40163, which still means WeChat was at fault.
+        """
+        params = {
+            "appid": appid,
+            "secret": secret,
+            "js_code": code,
+            "grant_type": "authorization_code",
+        }
+        data = await self._get_json(CODE2SESSION_PATH, params)
+        errcode = _errcode(data)
+        if errcode == SYSTEM_BUSY:
+            log.warning("code2Session for %s answered -1 (%s); retrying once", appid, _rid(data))
+            data = await self._get_json(CODE2SESSION_PATH, params)
+            errcode = _errcode(data)
+            if errcode == CODE_USED:
+                raise WeChatUnavailable(
+                    "WeChat failed while using the login code; call wx.login again and retry.",
+                    wechat_errcode=SYSTEM_BUSY,
+                )
+        if errcode:
+            raise _logged(error_for(errcode), appid, data)
+        openid, session_key = data.get("openid"), data.get("session_key")
+        if not isinstance(openid, str) or not isinstance(session_key, str):
+            raise WeChatError("WeChat's code2Session answer had no openid or session_key.")
+        unionid = data.get("unionid")
+        return WeChatSession(openid, session_key, unionid if isinstance(unionid, str) else None)
+
+    async def _get_json(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.TimeoutException:
+            raise WeChatUnavailable("WeChat did not answer in time; retry later.") from None
+        except httpx.TransportError as exc:
+            log.warning("WeChat %s: transport error %s", path, type(exc).__name__)
+            raise WeChatUnavailable("WeChat could not be reached; retry later.") from None
+        if response.status_code >= 500:
+            raise WeChatUnavailable(f"WeChat answered HTTP {response.status_code}.")
+        try:
+            data = response.json()
+        except ValueError:
+            raise WeChatError(f"WeChat answered {path} with non-JSON.") from None
+        if response.status_code != 200 or not isinstance(data, dict):
+            raise WeChatError(f"WeChat answered {path} with HTTP {response.status_code}.")
+        return data
+
+
+def _errcode(data: dict[str, Any]) -> int:
+    value = data.get("errcode", 0)
+    return value if isinstance(value, int) else -1
+
+
+def _rid(data: dict[str, Any]) -> str:
+    errmsg = data.get("errmsg")
+    return errmsg if isinstance(errmsg, str) else ""
+
+
+def _logged(error: WxAuthError, appid: str, data: dict[str, Any]) -> WxAuthError:
+    level = logging.ERROR if error.status >= 500 else logging.INFO
+    log.log(level, "code2Session for %s: errcode %s (%s)", appid, error.wechat_errcode, _rid(data))
+    return error
