@@ -23,6 +23,7 @@ class User:
     city: str | None = None
     language: str | None = None
     phone: str | None = field(default=None, repr=False)
+    phone_country_code: str | None = field(default=None, repr=False)
     created_at: datetime | None = None
     updated_at: datetime | None = None
     last_login_at: datetime | None = None

@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Dialect,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     SmallInteger,
     String,
@@ -66,6 +68,7 @@ users = Table(
     Column("city", String(64), nullable=True),
     Column("language", String(16), nullable=True),
     Column("phone", String(32), nullable=True),
+    Column("phone_country_code", String(8), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("last_login_at", UTCDateTime, nullable=True),
@@ -89,6 +92,7 @@ sessions = Table(
     Column("ip", String(64), nullable=True),
     Index("ix_sessions_user_id", "user_id"),
     Index("ix_sessions_expires_at", "expires_at"),
+    Index("ix_sessions_idle_expires_at", "idle_expires_at"),
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_bin",
 )
@@ -100,6 +104,26 @@ wechat_sessions = Table(
     Column("openid", String(128), primary_key=True),
     Column("session_key_enc", Text, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+
+
+login_events = Table(
+    "login_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", UTCDateTime, nullable=False),
+    Column("appid", String(64), nullable=True),
+    Column("user_id", String(32), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("result", String(16), nullable=False),
+    Column("error_code", String(32), nullable=True),
+    Column("wechat_errcode", Integer, nullable=True),
+    Index("ix_login_events_at", "at"),
+    Index("ix_login_events_user_id", "user_id"),
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_bin",
 )
