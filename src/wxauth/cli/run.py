@@ -1,54 +1,22 @@
-"""The ``wxauth`` command: dev | serve | simulator | db | keys | demo."""
+"""Running things: ``wxauth dev | serve | simulator | demo``."""
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import httpx
 import typer
 import uvicorn
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
-from wxauth.config import Settings
+from wxauth.cli.common import AppOption, LogLevel, fail, load_settings, setup_logging
 from wxauth.core.keyring import generate_key
 from wxauth.demo import DEMO_APPID, DEMO_SECRET, DemoFailed, run_demo
 from wxauth.simulator.state import FaultRule, SimApp, SimulatorState
 
-app = typer.Typer(help="Login and session service for WeChat Mini Programs.", no_args_is_help=True)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-keys_app = typer.Typer(help="At-rest encryption keys.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(keys_app, name="keys")
-
-AppOption = Annotated[
-    list[str] | None,
-    typer.Option("--app", help="A mini program as APPID:SECRET (repeatable)."),
-]
-LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
-
-
-def fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(2)
-
-
-def load_settings(**overrides: object) -> Settings:
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        lines = [f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise fail("invalid configuration:\n" + "\n".join(lines)) from None
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+app = typer.Typer()
 
 
 def sim_apps(specs: list[str] | None) -> list[SimApp]:
@@ -165,22 +133,6 @@ def simulator(
     uvicorn.run(create_simulator_app(state), host=host, port=port, log_level=log_level)
 
 
-@db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Apply the migrations to WXAUTH_DATABASE_URL."""
-    from wxauth.storage.migrate import upgrade
-
-    settings = load_settings()
-    upgrade(settings.database_url, revision)
-    typer.echo(f"database at revision {revision}")
-
-
-@keys_app.command("generate")
-def keys_generate() -> None:
-    """Print a new at-rest key for WXAUTH_SECRET_KEYS."""
-    typer.echo(generate_key())
-
-
 @app.command()
 def demo(
     server: Annotated[str, typer.Option(help="wxauth base URL.")] = "http://127.0.0.1:8000",
@@ -196,10 +148,3 @@ def demo(
     except (DemoFailed, httpx.HTTPError) as exc:
         raise fail(str(exc)) from None
     typer.echo("done: the profile round-tripped")
-
-
-def main() -> None:
-    if os.environ.get("WXAUTH_CONFIG") and not Path(os.environ["WXAUTH_CONFIG"]).exists():
-        typer.secho("error: WXAUTH_CONFIG names a missing file", fg=typer.colors.RED, err=True)
-        sys.exit(2)
-    app()

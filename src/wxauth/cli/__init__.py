@@ -1,0 +1,24 @@
+"""The ``wxauth`` command. Each command group lives in its own module and is added here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from wxauth.cli import db, keys, run
+
+app = typer.Typer(help="Login and session service for WeChat Mini Programs.", no_args_is_help=True)
+app.registered_commands.extend(run.app.registered_commands)
+app.add_typer(db.app, name="db")
+app.add_typer(keys.app, name="keys")
+
+
+def main() -> None:
+    config = os.environ.get("WXAUTH_CONFIG")
+    if config and not Path(config).exists():
+        typer.secho("error: WXAUTH_CONFIG names a missing file", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    app()
