@@ -1,0 +1,58 @@
+"""Settings: parsing, validation, and no secrets in reprs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from wxauth.config import Settings
+from wxauth.core.keyring import generate_key
+
+
+def test_apps_and_keys_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = generate_key()
+    monkeypatch.setenv("WXAUTH_APPS", "wxa:secret-a, wxb:secret:b")
+    monkeypatch.setenv("WXAUTH_SECRET_KEYS", key)
+    monkeypatch.setenv("WXAUTH_DATABASE_URL", "postgresql+asyncpg://u:dbpassword@h/db")
+    settings = Settings()
+    assert {k: v.get_secret_value() for k, v in settings.apps.items()} == {
+        "wxa": "secret-a",
+        "wxb": "secret:b",
+    }
+    assert settings.default_appid is None
+    text = repr(settings) + str(settings)
+    for secret in ("secret-a", "secret:b", key, "dbpassword"):
+        assert secret not in text
+
+
+def test_single_app_is_the_default() -> None:
+    assert Settings(apps="wxonly:s").default_appid == "wxonly"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("keys", ["short", "not base64 at all!!", generate_key()[:-4]])
+def test_bad_secret_keys_are_refused(keys: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings(secret_keys=keys)  # type: ignore[arg-type]
+
+
+def test_bad_app_spec_is_refused() -> None:
+    with pytest.raises(ValidationError, match="APPID:SECRET"):
+        Settings(apps="nocolon")  # type: ignore[arg-type]
+
+
+def test_idle_ttl_cannot_exceed_max() -> None:
+    with pytest.raises(ValidationError):
+        Settings(session_idle_ttl=100, session_max_ttl=10)
+
+
+def test_toml_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "wxauth.toml"
+    config.write_text('database_url = "sqlite+aiosqlite:///x.db"\nsession_idle_ttl = 60\n')
+    monkeypatch.setenv("WXAUTH_CONFIG", str(config))
+    monkeypatch.setenv("WXAUTH_SESSION_MAX_TTL", "120")
+    settings = Settings()
+    assert settings.session_idle_ttl == 60
+    assert settings.session_max_ttl == 120
+    assert settings.database_url == "sqlite+aiosqlite:///x.db"
