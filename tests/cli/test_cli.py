@@ -125,7 +125,8 @@ def test_serve_against_the_simulator_over_http(tmp_path: Path) -> None:
             port=api_port,
             env=env,
             log=log,
-        ),httpx.Client(timeout=10) as client
+        ),
+        httpx.Client(timeout=10) as client,
     ):
         code = client.post(
             f"http://127.0.0.1:{sim_port}/sim/login", json={"appid": appid, "user": "u"}
