@@ -111,3 +111,15 @@ async def test_openapi_lists_the_endpoints(harness: Harness) -> None:
     for path in ("/v1/login", "/v1/me", "/v1/me/profile", "/v1/logout", "/healthz", "/readyz"):
         assert path in spec["paths"]
     assert (await harness.api.get("/docs")).status_code == 200
+
+
+async def test_metrics_count_requests_by_route(harness: Harness) -> None:
+    token = (await harness.login("alice"))["token"]
+    for _ in range(3):
+        await harness.api.get("/v1/me", headers=bearer(token))
+    await harness.api.get("/v1/me", headers=bearer("wxa_nope"))
+    text = (await harness.api.get("/metrics")).text
+    assert 'wxauth_http_requests_total{route="/v1/me",status="200"} 3.0' in text
+    assert 'wxauth_http_requests_total{route="/v1/me",status="401"} 1.0' in text
+    assert 'wxauth_http_requests_total{route="/v1/login",status="200"} 1.0' in text
+    assert token not in text

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from wxauth import __version__
 from wxauth.api import errors
+from wxauth.api.metrics import Metrics, MetricsMiddleware
 from wxauth.api.middleware import RequestContext
 from wxauth.api.routes import auth, health, me
 from wxauth.config import Settings
@@ -77,5 +78,8 @@ def create_app(
     errors.install(app)
     for module in (auth, me, health):
         app.include_router(module.router)
+    metrics = Metrics()
+    app.include_router(metrics.router())
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     return app
