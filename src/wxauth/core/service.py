@@ -100,6 +100,8 @@ class WxAuth:
             self._codes_in_flight.discard(key)
         now = self._clock()
         token = new_token()
+        # The user id is not known until the store has upserted the user, in the same
+        # transaction that saves this session: it fills it in.
         session = self._policy.new_session(token, "", appid, now, client or ClientInfo())
         changes = profile.meaningful_changes(profile_update) if profile_update else {}
         record = LoginRecord(
