@@ -1,0 +1,156 @@
+// Type declarations for wxauth-miniprogram (lib/*.js).
+
+/** What wxauth answers for the signed-in user (never the openid, never the session_key). */
+export interface User {
+  id: string;
+  appid: string;
+  nickname: string | null;
+  avatar_url: string | null;
+  gender: number | null;
+  country: string | null;
+  province: string | null;
+  city: string | null;
+  language: string | null;
+  has_phone: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Session {
+  /** The wxauth token sent as `Authorization: Bearer <token>`. */
+  token: string;
+  /** Milliseconds since the epoch after which the client stops using the token. */
+  expiresAt: number;
+  user: User | null;
+  /** True when this login created the user (only ever on a fresh login). */
+  newUser: boolean;
+}
+
+export interface PhoneNumber {
+  phone_number: string;
+  pure_phone_number: string;
+  country_code: string;
+}
+
+/** WeChat's names; snake_case is accepted by the server too. */
+export interface ProfileFields {
+  nickName?: string;
+  avatarUrl?: string;
+  gender?: number;
+  country?: string;
+  province?: string;
+  city?: string;
+  language?: string;
+  rawData?: string;
+  signature?: string;
+  encryptedData?: string;
+  iv?: string;
+  [field: string]: unknown;
+}
+
+type Method = 'OPTIONS' | 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'TRACE' | 'CONNECT';
+
+export interface RequestOptions {
+  /** A path under baseUrl ("/v1/me") or an absolute URL. */
+  url: string;
+  method?: Method;
+  data?: string | object | ArrayBuffer;
+  header?: Record<string, string>;
+  timeout?: number;
+  /** false: never attach the token (default: attached for baseUrl and authOrigins). */
+  auth?: boolean;
+}
+
+export interface Response<T = unknown> {
+  statusCode: number;
+  data: T;
+  header: Record<string, string>;
+}
+
+/** Callback-style API object: `wx`, uni-app's `uni` or Taro's `Taro`. */
+export interface WxLike {
+  login(options: object): unknown;
+  checkSession(options: object): unknown;
+  request(options: object): unknown;
+  uploadFile(options: object): unknown;
+  getStorageSync(key: string): unknown;
+  setStorageSync(key: string, value: unknown): void;
+  removeStorageSync(key: string): void;
+}
+
+export interface ClientOptions {
+  /** wxauth's base URL, e.g. "https://auth.example.com". */
+  baseUrl: string;
+  /** Sent with each login; needed when the server serves several mini programs. */
+  appid?: string;
+  /** Storage key for the session (default "wxauth_session"). */
+  storageKey?: string;
+  /** The platform API object (default: the `wx` global). */
+  wx?: WxLike;
+  /** Origins of your own backends that should receive the token too. */
+  authOrigins?: string[];
+  /** Milliseconds for each request (WeChat's default and maximum: 60000). */
+  timeout?: number;
+  /** The clock in milliseconds (default Date.now). */
+  now?: () => number;
+}
+
+/** A button event (`e`), its `e.detail`, or anything carrying `detail`. */
+interface EventLike<D> {
+  detail: D;
+}
+
+export interface PhoneDetail {
+  code?: string;
+  encryptedData?: string;
+  iv?: string;
+  errMsg?: string;
+}
+
+export interface Client {
+  /** The stored session while valid, else wx.login → POST /v1/login; concurrent callers share one login. */
+  login(options?: { force?: boolean }): Promise<Session>;
+  /** wx.request as a promise, with the token and one re-login on 401 invalid_token. */
+  request<T = unknown>(options: RequestOptions): Promise<Response<T>>;
+  getMe(): Promise<User>;
+  updateProfile(fields: ProfileFields): Promise<User>;
+  /** Upload the temp file from `<button open-type="chooseAvatar">` (the path or the event). */
+  uploadAvatar(pathOrEvent: string | EventLike<{ avatarUrl: string }>): Promise<User>;
+  /** The code (or the whole event) from `<button open-type="getPhoneNumber">`. */
+  bindPhone(codeOrEvent: string | PhoneDetail | EventLike<PhoneDetail>): Promise<PhoneNumber>;
+  /** wx.checkSession; when it fails, log in again so the server holds the newest session_key. */
+  checkSession(): Promise<Session>;
+  /** Revoke the token on the server and forget it locally. */
+  logout(): Promise<void>;
+  /** The stored session, without a network call; null when none is usable. */
+  getSession(): Session | null;
+}
+
+export function createClient(options: ClientOptions): Client;
+
+/** The server answered with an error. */
+export class WxAuthError extends Error {
+  name: 'WxAuthError';
+  /** The server's `error` code: "invalid_token", "invalid_code", ... (or "http_<status>"). */
+  code: string;
+  status: number;
+  requestId: string | null;
+  wechatErrcode: number | null;
+  /** Seconds, from Retry-After (429, 503). */
+  retryAfter: number | null;
+}
+
+/** The server could not be reached (offline, DNS, timeout, refused). */
+export class NetworkError extends Error {
+  name: 'NetworkError';
+  code: 'network_error';
+  errMsg: string;
+}
+
+/** A wx.* API failed on the phone, or the user declined. */
+export class WxApiError extends Error {
+  name: 'WxApiError';
+  code: 'wx_api_error' | 'user_denied';
+  api: string;
+  errMsg: string;
+}
