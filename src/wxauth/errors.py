@@ -16,7 +16,8 @@ layer renders all of them with one handler::
     ├── RateLimited                 429 rate_limited (Retry-After)
     ├── ServerMisconfigured         500 server_misconfigured
     ├── WeChatError                 502 wechat_error
-    └── WeChatUnavailable           503 wechat_unavailable (Retry-After)
+    ├── WeChatUnavailable           503 wechat_unavailable (Retry-After)
+    └── AuthUnavailable             503 auth_unavailable (Retry-After; raised by integrations)
 
 Messages are written for the API's users and never carry secrets, session_keys or tokens.
 """
@@ -142,6 +143,23 @@ class WeChatUnavailable(WxAuthError):
     status = 503
     code = "wechat_unavailable"
     default_message = "WeChat is unavailable; retry later."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        wechat_errcode: int | None = None,
+        retry_after: int | None = 5,
+    ) -> None:
+        super().__init__(message, wechat_errcode=wechat_errcode, retry_after=retry_after)
+
+
+class AuthUnavailable(WxAuthError):
+    """A backend could not reach wxauth to check a token (and had no fresh cached answer)."""
+
+    status = 503
+    code = "auth_unavailable"
+    default_message = "The login service cannot be reached to check the token; retry later."
 
     def __init__(
         self,

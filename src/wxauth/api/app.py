@@ -14,7 +14,7 @@ from wxauth import __version__
 from wxauth.api import errors
 from wxauth.api.metrics import Metrics, MetricsMiddleware
 from wxauth.api.middleware import RequestContext
-from wxauth.api.routes import auth, health, me
+from wxauth.api.routes import auth, health, introspect, me
 from wxauth.config import Settings
 from wxauth.core.keyring import Keyring
 from wxauth.core.ports import Clock
@@ -78,6 +78,7 @@ def create_app(
     errors.install(app)
     for module in (auth, me, health):
         app.include_router(module.router)
+    app.include_router(introspect.router)
     metrics = Metrics()
     app.include_router(metrics.router())
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -1,0 +1,143 @@
+"""POST /v1/introspect: other backends ask "who is this token?" (RFC 7662).
+
+The caller authenticates with ``Authorization: Bearer <service key>``, one of
+``WXAUTH_SERVICE_KEYS`` (several, so keys can be rotated without downtime). The token comes
+as JSON ``{"token"}`` or, as RFC 7662 clients send it, form-encoded ``token=...``.
+
+An active token answers the RFC 7662 fields plus ``openid``, ``unionid`` and the public
+``user``; anything else (unknown, expired, revoked, garbage) answers exactly
+``{"active": false}``, so a caller learns nothing about why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from typing import Annotated, Literal
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from wxauth.api.deps import ServiceDep
+from wxauth.api.schemas import ErrorBody, UserPublic
+from wxauth.config import Settings
+from wxauth.core.service import Authenticated
+from wxauth.errors import InvalidRequest, InvalidToken
+
+router = APIRouter(prefix="/v1", tags=["integrations"])
+
+service_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ServiceKey",
+    description="A service key, one of WXAUTH_SERVICE_KEYS.",
+)
+FORM = "application/x-www-form-urlencoded"
+
+
+class IntrospectRequest(BaseModel):
+    # RFC 7662 lets callers add parameters (token_type_hint, client_id): they are ignored.
+    model_config = ConfigDict(extra="ignore")
+
+    token: str
+
+
+class Introspection(BaseModel):
+    """The answer; an inactive token has ``active`` and nothing else."""
+
+    active: bool
+    token_type: Literal["Bearer"] | None = None
+    sub: str | None = None
+    client_id: str | None = None
+    exp: int | None = None
+    iat: int | None = None
+    openid: str | None = None
+    unionid: str | None = None
+    user: UserPublic | None = None
+
+    @classmethod
+    def of(cls, auth: Authenticated) -> Introspection:
+        """``exp`` is the absolute expiry; a token left unused for the idle TTL ends sooner."""
+        user, session = auth.user, auth.session
+        return cls(
+            active=True,
+            token_type="Bearer",  # noqa: S106 - a token type, not a secret
+            sub=user.id,
+            client_id=session.appid,
+            exp=int(session.expires_at.timestamp()),
+            iat=int(session.created_at.timestamp()),
+            openid=user.openid,
+            unionid=user.unionid,
+            user=UserPublic.of(user),
+        )
+
+
+def key_matches(presented: str, keys: Sequence[SecretStr]) -> bool:
+    """Whether ``presented`` is one of ``keys``, in time independent of where they differ.
+
+    Both sides are hashed first so that neither the length nor the position of the first
+    difference shows; every key is compared, so the time does not say which one matched.
+    """
+    given = hashlib.sha256(presented.encode("utf-8")).digest()
+    matched = False
+    for key in keys:
+        wanted = hashlib.sha256(key.get_secret_value().encode("utf-8")).digest()
+        matched |= hmac.compare_digest(given, wanted)
+    return matched
+
+
+def require_service_key(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(service_bearer)],
+) -> None:
+    settings: Settings = request.app.state.settings
+    if credentials is None or not key_matches(credentials.credentials, settings.service_keys):
+        raise InvalidToken("The service key is missing or not one of WXAUTH_SERVICE_KEYS.")
+
+
+async def read_request(request: Request) -> IntrospectRequest:
+    """The body as JSON or form-encoded; malformed bodies render like any other (400/422)."""
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if content_type == FORM:
+            try:
+                fields = dict(parse_qsl(raw.decode("utf-8"), strict_parsing=False))
+            except UnicodeDecodeError as exc:
+                raise InvalidRequest("The form body is not UTF-8.") from exc
+            return IntrospectRequest.model_validate(fields)
+        return IntrospectRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
+
+
+@router.post(
+    "/introspect",
+    dependencies=[Depends(require_service_key)],
+    response_model_exclude_unset=True,
+    responses={
+        401: {"model": ErrorBody, "description": "the service key is missing or wrong"},
+        422: {"model": ErrorBody, "description": "no token in the body"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": IntrospectRequest.model_json_schema()},
+                FORM: {"schema": IntrospectRequest.model_json_schema()},
+            },
+        }
+    },
+)
+async def introspect(request: Request, response: Response, service: ServiceDep) -> Introspection:
+    """Whether a session token is active, and whose it is (RFC 7662)."""
+    response.headers["Cache-Control"] = "no-store"
+    body = await read_request(request)
+    try:
+        auth = await service.authenticate(body.token)
+    except InvalidToken:
+        return Introspection(active=False)
+    return Introspection.of(auth)
