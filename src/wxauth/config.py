@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 from typing import Annotated, Any
 
@@ -46,6 +47,8 @@ def check_secret_key(key: str) -> bytes:
         raise ValueError("a secret key must be URL-safe base64 (wxauth keys generate)") from exc
     if len(raw) != 32 or len(key) != 44:
         raise ValueError("a secret key must be 32 bytes in URL-safe base64 (44 characters)")
+    if len(set(raw)) < 8:  # all zeros, a repeated byte, a typed-in pattern: not random
+        raise ValueError("a secret key must be random: make one with `wxauth keys generate`")
     return raw
 
 
@@ -67,6 +70,23 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     log_level: str = "info"
+
+    # WeChat circuit breaker, per appid: open after this many failures in a row, for this long.
+    wechat_breaker_failures: int = Field(default=5, ge=1)
+    wechat_breaker_cooldown: float = Field(default=10.0, gt=0, le=600)
+
+    # Rate limits: requests per window; 0 turns a limit off.
+    redis_prefix: str = Field(default="wxauth:", max_length=64)
+    rate_limit_window: int = Field(default=60, ge=1, le=3600)
+    rate_limit_login_ip: int = Field(default=60, ge=0)
+    rate_limit_login_appid: int = Field(default=6000, ge=0)
+    rate_limit_token: int = Field(default=600, ge=0)
+    # Peers (IPs or CIDR networks) whose forwarded-for header names the client; none: the
+    # connection's address is the client's.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    client_ip_header: str = "x-forwarded-for"
+
+    audit_retention_days: int = Field(default=90, ge=1)
 
     @classmethod
     def settings_customise_sources(
@@ -92,7 +112,7 @@ class Settings(BaseSettings):
             return dict(parse_app(str(spec)) for spec in value)
         return value
 
-    @field_validator("secret_keys", "service_keys", mode="before")
+    @field_validator("secret_keys", "service_keys", "trusted_proxies", mode="before")
     @classmethod
     def _parse_key_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -104,6 +124,13 @@ class Settings(BaseSettings):
     def _check_secret_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
         for key in value:
             check_secret_key(key.get_secret_value())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
         return value
 
     @model_validator(mode="after")

@@ -12,16 +12,21 @@ from fastapi import FastAPI
 
 from wxauth import __version__
 from wxauth.api import errors
+from wxauth.api.clientip import ClientIp
 from wxauth.api.metrics import Metrics, MetricsMiddleware
 from wxauth.api.middleware import RequestContext
+from wxauth.api.ratelimit import RateLimiter
 from wxauth.api.routes import auth, health, introspect, me
+from wxauth.api.schemas import ErrorBody
 from wxauth.config import Settings
 from wxauth.core.keyring import Keyring
 from wxauth.core.ports import Clock
 from wxauth.core.service import WxAuth, utcnow
 from wxauth.core.tokens import SessionPolicy
 from wxauth.storage.engine import create_engine
+from wxauth.storage.redis import create_redis
 from wxauth.storage.sql import SqlStore
+from wxauth.wechat.breaker import CircuitBreaker, GuardedWeChat
 from wxauth.wechat.client import WeChatClient
 
 log = logging.getLogger(__name__)
@@ -52,29 +57,47 @@ def create_app(
     wechat = WeChatClient(
         settings.wechat_base_url, timeout=settings.wechat_timeout, transport=wechat_transport
     )
+    breaker = CircuitBreaker(
+        failures=settings.wechat_breaker_failures, cooldown=settings.wechat_breaker_cooldown
+    )
     service = WxAuth(
         apps={appid: secret.get_secret_value() for appid, secret in settings.apps.items()},
-        wechat=wechat,
+        wechat=GuardedWeChat(wechat, breaker),
         store=SqlStore(engine),
         keyring=Keyring(settings.secret_key_bytes()),
         policy=session_policy(settings),
         clock=clock,
+        audit_retention=timedelta(days=settings.audit_retention_days),
     )
+
+    redis = create_redis(settings.redis_url) if settings.redis_url else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await wechat.aclose()
         await engine.dispose()
+        if redis is not None:
+            await redis.aclose()
 
     app = FastAPI(
         title="wxauth",
         version=__version__,
         summary="Login and session service for WeChat Mini Programs.",
         lifespan=lifespan,
+        responses={
+            413: {"model": ErrorBody, "description": "payload_too_large"},
+            500: {"model": ErrorBody, "description": "internal_error or server_misconfigured"},
+        },
     )
     app.state.wxauth = service
     app.state.settings = settings
+    app.state.redis = redis
+    app.state.breaker = breaker
+    app.state.limiter = RateLimiter(
+        window=settings.rate_limit_window, redis=redis, prefix=settings.redis_prefix
+    )
+    app.state.client_ip = ClientIp(settings.trusted_proxies, settings.client_ip_header)
     errors.install(app)
     for module in (auth, me, health):
         app.include_router(module.router)

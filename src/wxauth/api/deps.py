@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from wxauth.api.ratelimit import RateLimiter
 from wxauth.core.models import ClientInfo, User
 from wxauth.core.service import Authenticated, WxAuth
 from wxauth.errors import InvalidToken
@@ -32,7 +33,18 @@ def bearer_token(credentials: Credentials) -> str:
 TokenDep = Annotated[str, Depends(bearer_token)]
 
 
-async def current_auth(service: ServiceDep, token: TokenDep) -> Authenticated:
+def get_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+
+
+async def current_auth(
+    service: ServiceDep, token: TokenDep, limiter: LimiterDep, request: Request
+) -> Authenticated:
+    await limiter.hit_token(token, request.app.state.settings.rate_limit_token)
     return await service.authenticate(token)
 
 
@@ -50,7 +62,7 @@ def client_info(request: Request) -> ClientInfo:
     user_agent = request.headers.get("user-agent")
     return ClientInfo(
         user_agent=user_agent[:256] if user_agent else None,
-        ip=request.client.host if request.client else None,
+        ip=request.app.state.client_ip(request),
     )
 
 

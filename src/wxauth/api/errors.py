@@ -42,7 +42,9 @@ def render(error: WxAuthError, request_id: str | None) -> JSONResponse:
 async def _on_wxauth_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, WxAuthError)
     if exc.status >= 500:
-        log.error("%s %s -> %s: %s", request.method, request.url.path, exc.code, exc.message)
+        # WeChat being down is expected weather, not our bug: a warning, not an error.
+        level = logging.WARNING if exc.status == 503 else logging.ERROR
+        log.log(level, "%s %s -> %s: %s", request.method, request.url.path, exc.code, exc.message)
     return render(exc, request_id_of(request))
 
 

@@ -62,7 +62,10 @@ def dev(
     simulator = create_simulator_app(SimulatorState(simulated))
     api = create_app(settings, wechat_transport=httpx.ASGITransport(app=simulator))
     _print_dev_banner(host, port, simulated[0].appid, db)
-    uvicorn.run(beside(api, simulator), host=host, port=port, log_level=log_level)
+    # proxy_headers off: WXAUTH_TRUSTED_PROXIES alone decides whom to believe about client IPs.
+    uvicorn.run(
+        beside(api, simulator), host=host, port=port, log_level=log_level, proxy_headers=False
+    )
 
 
 def _print_dev_banner(host: str, port: int, appid: str, db: Path) -> None:
@@ -104,6 +107,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        proxy_headers=False,  # WXAUTH_TRUSTED_PROXIES alone decides whom to believe
     )
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 from datetime import datetime
 from typing import Any
 
-from wxauth.core.models import LoginRecord, Session, User
+from wxauth.core.models import LoginEvent, LoginRecord, Session, User
 from wxauth.core.service import new_user_id
 from wxauth.errors import NotFound
 
@@ -19,6 +20,7 @@ class MemoryStore:
         self.session_keys: dict[tuple[str, str], str] = {}
         self._by_openid: dict[tuple[str, str], str] = {}
         self._lock = asyncio.Lock()
+        self.events: list[LoginEvent] = []
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
         async with self._lock:
@@ -89,3 +91,48 @@ class MemoryStore:
 
     async def ping(self) -> None:
         return None
+
+    # -- audit and operator tools ---------------------------------------------------------
+
+    async def add_login_event(self, event: LoginEvent) -> None:
+        self.events.append(dataclasses.replace(event, id=len(self.events) + 1))
+
+    async def list_login_events(
+        self, *, limit: int, user_id: str | None = None
+    ) -> list[LoginEvent]:
+        chosen = (e for e in reversed(self.events) if user_id is None or e.user_id == user_id)
+        return list(itertools.islice(chosen, limit))
+
+    async def purge_login_events(self, before: datetime) -> int:
+        kept = [e for e in self.events if e.at >= before]
+        purged = len(self.events) - len(kept)
+        self.events[:] = kept
+        return purged
+
+    async def list_users(
+        self, *, appid: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[User]:
+        chosen = [u for u in self.users.values() if appid is None or u.appid == appid]
+        return chosen[offset : offset + limit]
+
+    async def list_sessions(self, user_id: str) -> list[Session]:
+        chosen = [s for s in self.sessions.values() if s.user_id == user_id]
+        return sorted(chosen, key=lambda s: s.created_at, reverse=True)
+
+    async def revoke_user_sessions(self, user_id: str, now: datetime) -> int:
+        live = [s for s in self.sessions.values() if s.user_id == user_id and not s.revoked_at]
+        for session in live:
+            self.sessions[session.token_hash] = dataclasses.replace(session, revoked_at=now)
+        return len(live)
+
+    async def delete_user(self, user_id: str) -> bool:
+        async with self._lock:
+            user = self.users.pop(user_id, None)
+            if user is None:
+                return False
+            self._by_openid.pop((user.appid, user.openid), None)
+            self.session_keys.pop((user.appid, user.openid), None)
+            for token_hash in [h for h, s in self.sessions.items() if s.user_id == user_id]:
+                del self.sessions[token_hash]
+            self.events[:] = [e for e in self.events if e.user_id != user_id]
+            return True

@@ -84,3 +84,17 @@ class LoginRecord:
     session_key_ciphertext: str = field(repr=False)
     session: Session
     profile: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginEvent:
+    """One login attempt, for the audit trail: its outcome, never the code or the token."""
+
+    at: datetime
+    result: str  # "ok" or "error"
+    appid: str | None = None
+    user_id: str | None = None
+    ip: str | None = None
+    error_code: str | None = None
+    wechat_errcode: int | None = None
+    id: int | None = None

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from wxauth.core.models import LoginRecord, Session, User
+from wxauth.core.models import LoginEvent, LoginRecord, Session, User
 
 Clock = Callable[[], datetime]
 
@@ -53,3 +53,36 @@ class Store(Protocol):
         ...
 
     async def ping(self) -> None: ...
+
+    # -- audit and operator tools ---------------------------------------------------------
+
+    async def add_login_event(self, event: LoginEvent) -> None: ...
+
+    async def list_login_events(
+        self, *, limit: int, user_id: str | None = None
+    ) -> list[LoginEvent]:
+        """The newest ``limit`` events (of one user if given), newest first."""
+        ...
+
+    async def purge_login_events(self, before: datetime) -> int:
+        """Delete events older than ``before``; return how many went."""
+        ...
+
+    async def list_users(
+        self, *, appid: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[User]:
+        """Users by creation time, oldest first."""
+        ...
+
+    async def list_sessions(self, user_id: str) -> list[Session]:
+        """All of a user's sessions (expired and revoked ones too), newest first."""
+        ...
+
+    async def revoke_user_sessions(self, user_id: str, now: datetime) -> int:
+        """Revoke every live session of a user; return how many."""
+        ...
+
+    async def delete_user(self, user_id: str) -> bool:
+        """Remove the user, their sessions, their session_key and their login events, in one
+        transaction (a data-subject deletion request). False when there is no such user."""
+        ...

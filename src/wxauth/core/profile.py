@@ -18,6 +18,9 @@ DEFAULT_AVATAR_MARK = (
 )
 DEFAULT_AVATAR_URL = f"https://thirdwx.qlogo.cn/mmopen/vi_32/{DEFAULT_AVATAR_MARK}/132"
 NICKNAME_MAX = 64
+# Right-to-left text is welcome; these invisible overrides only serve to make a name display
+# as something it is not (U+202A..U+202E embeddings and overrides, U+2066..U+2069 isolates).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def is_default_avatar(url: str) -> bool:
@@ -29,6 +32,8 @@ def bad_text_reason(value: str) -> str | None:
     for char in value:
         if unicodedata.category(char) in ("Cc", "Cs"):
             return "must not contain control characters"
+        if char in BIDI_CONTROLS:
+            return "must not contain bidirectional override characters"
     return None
 
 

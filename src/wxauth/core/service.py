@@ -6,14 +6,21 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from wxauth.core import profile
 from wxauth.core.keyring import Keyring
-from wxauth.core.models import ClientInfo, LoginRecord, ProfileUpdate, Session, User
+from wxauth.core.models import (
+    ClientInfo,
+    LoginEvent,
+    LoginRecord,
+    ProfileUpdate,
+    Session,
+    User,
+)
 from wxauth.core.ports import Clock, Store, WeChatGateway
 from wxauth.core.tokens import SessionPolicy, hash_token, looks_like_token, new_token
-from wxauth.errors import InvalidCode, InvalidRequest, InvalidToken
+from wxauth.errors import InvalidCode, InvalidRequest, InvalidToken, WxAuthError
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +63,11 @@ class WxAuth:
         keyring: Keyring,
         policy: SessionPolicy,
         clock: Clock = utcnow,
+        audit_retention: timedelta = timedelta(days=90),
     ) -> None:
         self._apps = dict(apps)
+        self.audit_retention = audit_retention
+        self._next_audit_purge: datetime | None = None
         self._wechat = wechat
         self._store = store
         self._keyring = keyring
@@ -146,6 +156,49 @@ class WxAuth:
         """The user's newest session_key, decrypted (for verifying data from the phone)."""
         ciphertext = await self._store.get_session_key(user.appid, user.openid)
         return None if ciphertext is None else self._keyring.decrypt(ciphertext)
+
+    # -- audit --------------------------------------------------------------------------
+
+    async def login_audited(
+        self,
+        code: str,
+        *,
+        appid: str | None = None,
+        client: ClientInfo | None = None,
+        profile_update: ProfileUpdate | None = None,
+    ) -> LoginResult:
+        """:meth:`login`, with a login event written for its outcome.
+
+        The audit trail is best effort: a failure to write it is logged and never turns a
+        login into an error.
+        """
+        ip = client.ip if client else None
+        try:
+            result = await self.login(
+                code, appid=appid, client=client, profile_update=profile_update
+            )
+        except WxAuthError as exc:
+            known = appid if appid in self._apps else None
+            if appid is None and len(self._apps) == 1:
+                known = next(iter(self._apps))
+            await self._audit(
+                LoginEvent(self._clock(), "error", known, None, ip, exc.code, exc.wechat_errcode)
+            )
+            raise
+        user = result.user
+        await self._audit(LoginEvent(self._clock(), "ok", user.appid, user.id, ip))
+        return result
+
+    async def _audit(self, event: LoginEvent) -> None:
+        try:
+            await self._store.add_login_event(event)
+            if self._next_audit_purge is None or event.at >= self._next_audit_purge:
+                self._next_audit_purge = event.at + timedelta(hours=1)
+                purged = await self._store.purge_login_events(event.at - self.audit_retention)
+                if purged:
+                    log.info("audit: purged %d login events past retention", purged)
+        except Exception as exc:  # the audit trail must never fail a login
+            log.warning("audit: could not record a login event (%s)", type(exc).__name__)
 
 
 def new_user_id() -> str:

@@ -31,6 +31,27 @@ def sim_error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+class SimulatedDrop(ConnectionResetError):
+    """Raised once the response has started, so the server closes the connection."""
+
+
+class DroppedConnection(Response):
+    """Starts an answer, then breaks off: under uvicorn the connection is closed mid-response
+    (the client sees the peer hang up); in-process (``httpx.ASGITransport``) the error comes
+    out of the transport, as a reset connection would."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'{"errc', "more_body": True})
+        raise SimulatedDrop("simulated dropped connection")
+
+
 class Simulator:
     def __init__(self, state: SimulatorState) -> None:
         self.state = state
@@ -44,7 +65,7 @@ class Simulator:
             if rule.timeout:
                 await asyncio.sleep(HANG_S)
             if rule.drop:
-                raise ConnectionAbortedError("simulated dropped connection")
+                return DroppedConnection()
             if rule.errcode is not None:
                 return wechat_error(rule.errcode, "simulated fault")
         return None
@@ -129,8 +150,7 @@ class Simulator:
 
     async def add_fault(self, request: Request) -> Response:
         try:
-            data = await request.json()
-            rule = FaultRule.from_json(data if isinstance(data, dict) else {})
+            rule = FaultRule.from_json(await request.json())
         except (ValueError, TypeError) as exc:
             return sim_error(f"bad fault rule: {exc}")
         self.state.faults.append(rule)

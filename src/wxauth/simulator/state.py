@@ -45,6 +45,9 @@ class KeyState:
     issued_at: float
 
 
+FAULT_KEYS = frozenset({"path", "rate", "errcode", "timeout", "drop", "latency_ms"})
+
+
 @dataclass(frozen=True, slots=True)
 class FaultRule:
     """One fault: on ``path`` (None: every WeChat path) at ``rate``, answer or misbehave."""
@@ -57,7 +60,13 @@ class FaultRule:
     latency_ms: int = 0
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FaultRule:
+    def from_json(cls, data: Any) -> FaultRule:
+        """Read a rule such as ``{"path": "/sns/jscode2session", "rate": 0.2, "errcode": -1}``."""
+        if not isinstance(data, dict):
+            raise ValueError("a fault rule is a JSON object")
+        unknown = set(data) - FAULT_KEYS
+        if unknown:
+            raise ValueError(f"unknown fault keys: {', '.join(sorted(map(str, unknown)))}")
         rate = float(data.get("rate", 1.0))
         if not 0.0 <= rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")

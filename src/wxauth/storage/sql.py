@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Row, func, select, text, update
+from sqlalchemy import Insert, Row, delete, func, select, text, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from wxauth.core.models import LoginRecord, Session, User
+from wxauth.core.models import LoginEvent, LoginRecord, Session, User
 from wxauth.core.service import new_user_id
 from wxauth.errors import NotFound
-from wxauth.storage.tables import sessions, users, wechat_sessions
+from wxauth.storage.tables import login_events, sessions, users, wechat_sessions
 
 USER_COLUMNS = [c.label(f"u_{c.name}") for c in users.c]
 SESSION_COLUMNS = [c.label(f"s_{c.name}") for c in sessions.c]
@@ -172,3 +172,73 @@ class SqlStore:
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+
+    # -- audit and operator tools ---------------------------------------------------------
+
+    async def add_login_event(self, event: LoginEvent) -> None:
+        values = {c.name: getattr(event, c.name) for c in login_events.c if c.name != "id"}
+        async with self.engine.begin() as conn:
+            await conn.execute(login_events.insert().values(**values))
+
+    async def list_login_events(
+        self, *, limit: int, user_id: str | None = None
+    ) -> list[LoginEvent]:
+        query = select(login_events).order_by(login_events.c.id.desc()).limit(limit)
+        if user_id is not None:
+            query = query.where(login_events.c.user_id == user_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [LoginEvent(**row._mapping) for row in rows]
+
+    async def purge_login_events(self, before: datetime) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(login_events).where(login_events.c.at < before))
+        return result.rowcount
+
+    async def list_users(
+        self, *, appid: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[User]:
+        query = select(*USER_COLUMNS).order_by(users.c.created_at, users.c.id)
+        if appid is not None:
+            query = query.where(users.c.appid == appid)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query.limit(limit).offset(offset))).all()
+        return [_user(row) for row in rows]
+
+    async def list_sessions(self, user_id: str) -> list[Session]:
+        query = (
+            select(*SESSION_COLUMNS)
+            .where(sessions.c.user_id == user_id)
+            .order_by(sessions.c.created_at.desc())
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_session(row) for row in rows]
+
+    async def revoke_user_sessions(self, user_id: str, now: datetime) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(sessions)
+                .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        return result.rowcount
+
+    async def delete_user(self, user_id: str) -> bool:
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(users.c.appid, users.c.openid).where(users.c.id == user_id)
+                )
+            ).first()
+            if row is None:
+                return False
+            await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+            await conn.execute(
+                delete(wechat_sessions).where(
+                    wechat_sessions.c.appid == row.appid, wechat_sessions.c.openid == row.openid
+                )
+            )
+            await conn.execute(delete(login_events).where(login_events.c.user_id == user_id))
+            await conn.execute(delete(users).where(users.c.id == user_id))
+        return True

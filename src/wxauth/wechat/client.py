@@ -7,6 +7,7 @@ never appear in a log line or an exception message.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ class WeChatClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         redact.install()
+        self._timeout = timeout
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout),
@@ -86,10 +88,14 @@ class WeChatClient:
 
     async def _get_json(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         try:
-            response = await self._http.get(path, params=params)
-        except httpx.TimeoutException:
+            # httpx's timeouts are per phase and in-process transports ignore them: the
+            # deadline bounds the whole call.
+            async with asyncio.timeout(self._timeout):
+                response = await self._http.get(path, params=params)
+        except (httpx.TimeoutException, TimeoutError):
+            log.warning("WeChat %s: no answer within %ss", path, self._timeout)
             raise WeChatUnavailable("WeChat did not answer in time; retry later.") from None
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, OSError) as exc:
             log.warning("WeChat %s: transport error %s", path, type(exc).__name__)
             raise WeChatUnavailable("WeChat could not be reached; retry later.") from None
         if response.status_code >= 500:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from wxauth.api.deps import ClientDep, ServiceDep, TokenDep
+from wxauth.api.deps import ClientDep, LimiterDep, ServiceDep, TokenDep
+from wxauth.api.ratelimit import RateLimiter
 from wxauth.api.schemas import ErrorBody, LoginRequest, LoginResponse, UserPublic
+from wxauth.config import Settings
+from wxauth.core.models import ClientInfo
 
 router = APIRouter(prefix="/v1", tags=["session"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorBody, "description": "invalid_code or invalid_request"},
     403: {"model": ErrorBody, "description": "login_blocked"},
+    422: {"model": ErrorBody, "description": "invalid_request: a wrong field or value"},
     429: {"model": ErrorBody, "description": "rate_limited"},
     502: {"model": ErrorBody, "description": "wechat_error"},
     503: {"model": ErrorBody, "description": "wechat_unavailable"},
@@ -19,9 +23,16 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 
 @router.post("/login", responses=ERRORS)
-async def login(body: LoginRequest, service: ServiceDep, client: ClientDep) -> LoginResponse:
+async def login(
+    body: LoginRequest,
+    service: ServiceDep,
+    client: ClientDep,
+    limiter: LimiterDep,
+    request: Request,
+) -> LoginResponse:
     """Exchange a ``wx.login`` code for a wxauth session token."""
-    result = await service.login(body.code, appid=body.appid, client=client)
+    await login_limits(limiter, request.app.state.settings, client, body.appid)
+    result = await service.login_audited(body.code, appid=body.appid, client=client)
     return LoginResponse(
         token=result.token,
         expires_in=result.expires_in,
@@ -41,3 +52,13 @@ async def logout(service: ServiceDep, token: TokenDep) -> Response:
     await service.authenticate(token)
     await service.logout(token)
     return Response(status_code=204)
+
+
+async def login_limits(
+    limiter: RateLimiter, settings: Settings, client: ClientInfo, appid: str | None
+) -> None:
+    """Per client IP, then per appid (an unknown appid is refused later, by the service)."""
+    await limiter.hit("login-ip", client.ip or "unknown", settings.rate_limit_login_ip)
+    if appid is None or appid in settings.apps:
+        key = appid or settings.default_appid or "-"
+        await limiter.hit("login-appid", key, settings.rate_limit_login_appid)

@@ -10,7 +10,10 @@ from wxauth.api.schemas import ErrorBody, ProfileUpdate, UserPublic
 router = APIRouter(
     prefix="/v1/me",
     tags=["user"],
-    responses={401: {"model": ErrorBody, "description": "invalid_token"}},
+    responses={
+        401: {"model": ErrorBody, "description": "invalid_token"},
+        429: {"model": ErrorBody, "description": "rate_limited (per token)"},
+    },
 )
 
 
@@ -19,7 +22,13 @@ async def read_me(user: CurrentUser) -> UserPublic:
     return UserPublic.of(user)
 
 
-@router.post("/profile", responses={422: {"model": ErrorBody}})
+@router.post(
+    "/profile",
+    responses={
+        400: {"model": ErrorBody, "description": "invalid_request: the body is not JSON"},
+        422: {"model": ErrorBody, "description": "invalid_request: a wrong field or value"},
+    },
+)
 async def update_profile(body: ProfileUpdate, user: CurrentUser, service: ServiceDep) -> UserPublic:
     """Store the profile the user filled in (the anonymous ``微信用户`` placeholder is ignored)."""
     return UserPublic.of(await service.update_profile(user, body.to_core()))

@@ -1,0 +1,83 @@
+"""Rate limits: fixed windows counted in Redis when configured, in this process otherwise.
+
+A limit is a number of hits per ``window`` seconds for one key in one scope (``login-ip``,
+``login-appid``, ``token``). Over the limit, :class:`~wxauth.errors.RateLimited` (429
+``rate_limited``) carries a Retry-After up to the end of the window.
+
+In memory, each process counts on its own, so with N processes the effective limit is N
+times the setting: configure Redis when more than one process serves. If Redis fails, the
+request is let through (and a warning logged): a broken limiter must not take logins down.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from wxauth.core.tokens import hash_token
+from wxauth.errors import RateLimited
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        *,
+        window: int = 60,
+        redis: Redis | None = None,
+        prefix: str = "wxauth:",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.window = window
+        self._redis = redis
+        self._prefix = prefix
+        self._clock = clock
+        self._current = -1
+        self._counts: Counter[tuple[str, str]] = Counter()
+
+    def __repr__(self) -> str:
+        return f"RateLimiter(window={self.window}, backend={'redis' if self._redis else 'memory'})"
+
+    async def hit(self, scope: str, key: str, limit: int) -> None:
+        """Count one hit for ``key`` in ``scope``; raise RateLimited past ``limit`` (0: none)."""
+        if limit <= 0:
+            return
+        now = self._clock()
+        index = int(now // self.window)
+        count = await self._count(scope, key, index)
+        if count > limit:
+            retry_after = max(1, math.ceil((index + 1) * self.window - now))
+            raise RateLimited(retry_after=retry_after)
+
+    async def hit_token(self, token: str, limit: int) -> None:
+        # The token itself never becomes a key (Redis keys show up in monitoring).
+        await self.hit("token", hash_token(token)[:32], limit)
+
+    async def _count(self, scope: str, key: str, index: int) -> int:
+        if self._redis is None:
+            return self._count_in_memory(scope, key, index)
+        name = f"{self._prefix}rl:{scope}:{index}:{key}"
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, self.window + 1)
+                count, _ = await pipe.execute()
+        except Exception as exc:  # any Redis failure: let the request through
+            log.warning("rate limiter: Redis failed (%s); not limiting", type(exc).__name__)
+            return 0
+        return int(count)
+
+    def _count_in_memory(self, scope: str, key: str, index: int) -> int:
+        if index != self._current:  # a new window: the old counts are worthless
+            self._current = index
+            self._counts.clear()
+        self._counts[(scope, key)] += 1
+        return self._counts[(scope, key)]

@@ -1,0 +1,82 @@
+"""``wxauth sessions``: list a user's sessions, revoke one token or all of a user's."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from wxauth.cli.common import fail
+from wxauth.cli.store import table, when, with_store
+from wxauth.config import Settings
+from wxauth.core.models import Session
+from wxauth.core.tokens import hash_token
+from wxauth.storage.sql import SqlStore
+
+app = typer.Typer(help="Sessions: list, revoke.", no_args_is_help=True)
+
+
+def state_of(session: Session, now: datetime) -> str:
+    if session.revoked_at is not None:
+        return "revoked"
+    return "active" if session.is_active(now) else "expired"
+
+
+@app.command("list")
+def sessions_list(user_id: Annotated[str, typer.Argument(help="The user's id.")]) -> None:
+    """A user's sessions, newest first (tokens are not stored: ids are hash prefixes)."""
+
+    async def work(store: SqlStore, _settings: Settings) -> list[Session]:
+        if await store.get_user(user_id) is None:
+            raise fail(f"no user with id {user_id}")
+        return await store.list_sessions(user_id)
+
+    sessions = with_store(work)
+    if not sessions:
+        typer.echo("no sessions")
+        return
+    now = datetime.now(UTC)
+    rows = [
+        [
+            s.token_hash[:12],
+            state_of(s, now),
+            when(s.created_at),
+            when(s.last_seen_at),
+            when(min(s.idle_expires_at, s.expires_at)),
+            s.ip or "-",
+            (s.user_agent or "-")[:40],
+        ]
+        for s in sessions
+    ]
+    headers = ["id", "state", "created", "last seen", "expires", "ip", "user agent"]
+    typer.echo(table(headers, rows))
+
+
+@app.command("revoke")
+def sessions_revoke(
+    token: Annotated[
+        str | None, typer.Option(help="The token to revoke; '-' reads it from stdin.")
+    ] = None,
+    user: Annotated[str | None, typer.Option(help="Revoke every session of this user id.")] = None,
+) -> None:
+    """Revoke one token, or all of a user's sessions: they stop working at once."""
+    if (token is None) == (user is None):
+        raise fail("give exactly one of --token or --user")
+    if token == "-":  # noqa: S105 - "read it from stdin", not a password
+        token = sys.stdin.readline().strip()
+    now = datetime.now(UTC)
+
+    async def work(store: SqlStore, _settings: Settings) -> int:
+        if token is not None:
+            return int(await store.revoke_session(hash_token(token), now))
+        assert user is not None
+        if await store.get_user(user) is None:
+            raise fail(f"no user with id {user}")
+        return await store.revoke_user_sessions(user, now)
+
+    count = with_store(work)
+    if token is not None and not count:
+        raise fail("no live session has this token (unknown, or already revoked)")
+    typer.echo(f"revoked {count} session{'s' if count != 1 else ''}")

@@ -1,0 +1,147 @@
+"""``wxauth users``: look up, export and delete users (data-subject requests under PIPL)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from wxauth.cli.common import fail
+from wxauth.cli.store import table, when, with_store
+from wxauth.config import Settings
+from wxauth.core.models import LoginEvent, Session, User
+from wxauth.storage.sql import SqlStore
+
+app = typer.Typer(help="Users: list, show, export, delete.", no_args_is_help=True)
+
+UserId = Annotated[str, typer.Argument(help="The user's id (as in GET /v1/me).")]
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def user_record(user: User) -> dict[str, Any]:
+    names = [
+        "id", "appid", "openid", "unionid", "nickname", "avatar_url", "gender", "country",
+        "province", "city", "language", "phone", "phone_country_code", "created_at",
+        "updated_at", "last_login_at",
+    ]  # fmt: skip
+    return {name: _iso(getattr(user, name)) for name in names}
+
+
+def session_record(session: Session) -> dict[str, Any]:
+    names = ["created_at", "last_seen_at", "idle_expires_at", "expires_at", "revoked_at"]
+    record = {name: _iso(getattr(session, name)) for name in names}
+    record.update(id=session.token_hash[:12], user_agent=session.user_agent, ip=session.ip)
+    return record
+
+
+def event_record(event: LoginEvent) -> dict[str, Any]:
+    return {
+        "at": _iso(event.at),
+        "appid": event.appid,
+        "ip": event.ip,
+        "result": event.result,
+        "error_code": event.error_code,
+        "wechat_errcode": event.wechat_errcode,
+    }
+
+
+async def _require(store: SqlStore, user_id: str) -> User:
+    user = await store.get_user(user_id)
+    if user is None:
+        raise fail(f"no user with id {user_id}")
+    return user
+
+
+@app.command("list")
+def users_list(
+    appid: Annotated[str | None, typer.Option(help="Only this mini program.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+) -> None:
+    """Users, oldest first."""
+
+    async def work(store: SqlStore, _settings: Settings) -> list[User]:
+        return await store.list_users(appid=appid, limit=limit, offset=offset)
+
+    users = with_store(work)
+    if not users:
+        typer.echo("no users")
+        return
+    rows = [
+        [u.id, u.appid, u.nickname or "-", when(u.created_at), when(u.last_login_at)] for u in users
+    ]
+    typer.echo(table(["id", "appid", "nickname", "created (UTC)", "last login (UTC)"], rows))
+
+
+@app.command("show")
+def users_show(user_id: UserId) -> None:
+    """One user's profile and sessions."""
+
+    async def work(store: SqlStore, _settings: Settings) -> tuple[User, list[Session]]:
+        user = await _require(store, user_id)
+        return user, await store.list_sessions(user_id)
+
+    user, sessions = with_store(work)
+    for name, value in user_record(user).items():
+        typer.echo(f"{name:>20}: {'-' if value is None else value}")
+    typer.echo(
+        f"{'sessions':>20}: {len(sessions)} ({sum(not s.revoked_at for s in sessions)} not revoked)"
+    )
+
+
+@app.command("export")
+def users_export(
+    user_id: UserId,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default: stdout).")
+    ] = None,
+) -> None:
+    """Everything stored about a user, as JSON (a data-subject access request).
+
+    The session_key itself is a credential and is not exported: the export says whether one is
+    stored. Session tokens are not stored at all; sessions appear by their hash prefix.
+    """
+
+    async def work(store: SqlStore, _settings: Settings) -> dict[str, Any]:
+        user = await _require(store, user_id)
+        sessions = await store.list_sessions(user_id)
+        events = await store.list_login_events(limit=100_000, user_id=user_id)
+        has_key = await store.get_session_key(user.appid, user.openid) is not None
+        return {
+            "user": user_record(user),
+            "sessions": [session_record(s) for s in sessions],
+            "wechat_session_key_stored": has_key,
+            "login_events": [event_record(e) for e in events],
+        }
+
+    text = json.dumps(with_store(work), ensure_ascii=False, indent=2)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"exported user {user_id} to {output}")
+
+
+@app.command("delete")
+def users_delete(
+    user_id: UserId,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a user, their sessions, their session_key and their login events, at once."""
+    if not yes:
+        typer.confirm(f"Delete user {user_id} and everything stored about them?", abort=True)
+
+    async def work(store: SqlStore, _settings: Settings) -> int:
+        await _require(store, user_id)
+        sessions = len(await store.list_sessions(user_id))
+        if not await store.delete_user(user_id):
+            raise fail(f"no user with id {user_id}")
+        return sessions
+
+    sessions = with_store(work)
+    typer.echo(f"deleted user {user_id}: profile, {sessions} sessions, session_key, login events")

@@ -1,0 +1,130 @@
+"""``wxauth users | sessions | audit`` against a database filled through the API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from tests.conftest import APPID, Harness, bearer, close_harness, open_harness
+from wxauth.cli import app
+from wxauth.config import Settings
+from wxauth.simulator import SimulatorState
+from wxauth.simulator.state import openid_for
+
+
+@pytest.fixture
+async def live(settings: Settings, sim_state: SimulatorState) -> AsyncIterator[Harness]:
+    """The API on the real clock: the commands judge expiry and retention by it."""
+    h, api = await open_harness(settings, sim_state)
+    yield h
+    await close_harness(h, api)
+
+
+async def wxauth(settings: Settings, *args: str, stdin: str | None = None) -> Result:
+    """Run the command in a thread: it runs its own event loop."""
+    env = {"WXAUTH_DATABASE_URL": settings.database_url, "WXAUTH_CONFIG": ""}
+    runner = CliRunner()
+    return await asyncio.to_thread(runner.invoke, app, list(args), input=stdin, env=env)
+
+
+async def test_users_list_show_export(live: Harness, settings: Settings) -> None:
+    alice = await live.login("alice")
+    await live.api.post(
+        "/v1/me/profile", json={"nickName": "小明 🐼"}, headers=bearer(alice["token"])
+    )
+    bob = await live.login("bob")
+    listed = await wxauth(settings, "users", "list")
+    assert listed.exit_code == 0, listed.output
+    assert alice["user"]["id"] in listed.output and bob["user"]["id"] in listed.output
+    assert "小明 🐼" in listed.output
+    shown = await wxauth(settings, "users", "show", alice["user"]["id"])
+    assert shown.exit_code == 0 and openid_for(APPID, "alice") in shown.output
+    exported = await wxauth(settings, "users", "export", alice["user"]["id"])
+    data = json.loads(exported.output)
+    assert data["user"]["openid"] == openid_for(APPID, "alice")
+    assert data["user"]["nickname"] == "小明 🐼"
+    assert len(data["sessions"]) == 1 and data["wechat_session_key_stored"] is True
+    assert [e["result"] for e in data["login_events"]] == ["ok"]
+    assert alice["token"] not in exported.output
+
+
+async def test_unknown_user_is_a_clear_error(live: Harness, settings: Settings) -> None:
+    commands = [
+        ["users", "show", "nope"],
+        ["users", "export", "nope"],
+        ["users", "delete", "--yes", "nope"],
+        ["sessions", "list", "nope"],
+    ]
+    for command in commands:
+        result = await wxauth(settings, *command)
+        assert result.exit_code == 2
+        assert "no user with id nope" in result.output
+
+
+async def test_users_delete_removes_user_sessions_and_key(
+    live: Harness, settings: Settings, db_path: Path, sim_state: SimulatorState
+) -> None:
+    alice = await live.login("alice")
+    await live.login("alice")
+    bob = await live.login("bob")
+    refused = await wxauth(settings, "users", "delete", alice["user"]["id"], stdin="n\n")
+    assert refused.exit_code != 0
+    deleted = await wxauth(settings, "users", "delete", "--yes", alice["user"]["id"])
+    assert deleted.exit_code == 0, deleted.output
+    assert "2 sessions" in deleted.output
+    assert (await live.api.get("/v1/me", headers=bearer(alice["token"]))).status_code == 401
+    assert (await live.api.get("/v1/me", headers=bearer(bob["token"]))).status_code == 200
+    with sqlite3.connect(db_path) as conn:
+        leftovers = [
+            conn.execute(sql, (alice["user"]["id"],)).fetchone()[0]
+            for sql in (
+                "SELECT count(*) FROM users WHERE id = ?",
+                "SELECT count(*) FROM sessions WHERE user_id = ?",
+                "SELECT count(*) FROM login_events WHERE user_id = ?",
+            )
+        ]
+        keys = conn.execute(
+            "SELECT count(*) FROM wechat_sessions WHERE openid = ?", (openid_for(APPID, "alice"),)
+        ).fetchone()[0]
+    assert leftovers == [0, 0, 0] and keys == 0
+
+
+async def test_sessions_list_and_revoke(live: Harness, settings: Settings) -> None:
+    first = await live.login("alice")
+    second = await live.login("alice")
+    user_id = first["user"]["id"]
+    listed = await wxauth(settings, "sessions", "list", user_id)
+    assert listed.exit_code == 0 and listed.output.count("active") == 2
+    one = await wxauth(settings, "sessions", "revoke", "--token", "-", stdin=first["token"])
+    assert one.exit_code == 0 and "revoked 1 session" in one.output
+    assert (await live.api.get("/v1/me", headers=bearer(first["token"]))).status_code == 401
+    assert (await live.api.get("/v1/me", headers=bearer(second["token"]))).status_code == 200
+    again = await wxauth(settings, "sessions", "revoke", "--token", first["token"])
+    assert again.exit_code == 2 and "no live session" in again.output
+    everything = await wxauth(settings, "sessions", "revoke", "--user", user_id)
+    assert everything.exit_code == 0 and "revoked 1 session" in everything.output
+    assert (await live.api.get("/v1/me", headers=bearer(second["token"]))).status_code == 401
+    listed = await wxauth(settings, "sessions", "list", user_id)
+    assert listed.output.count("revoked") == 2
+    neither = await wxauth(settings, "sessions", "revoke")
+    assert neither.exit_code == 2 and "exactly one" in neither.output
+
+
+async def test_audit_tail_shows_successes_and_failures(live: Harness, settings: Settings) -> None:
+    alice = await live.login("alice")
+    await live.api.post("/v1/login", json={"code": "used-or-unknown"})
+    tail = await wxauth(settings, "audit", "tail", "-n", "5")
+    assert tail.exit_code == 0, tail.output
+    lines = tail.output.strip().splitlines()
+    assert len(lines) == 3  # the header and two events, oldest first
+    assert alice["user"]["id"] in lines[1] and " ok " in lines[1]
+    assert "invalid_code" in lines[2] and "40029" in lines[2] and "127.0.0.1" in lines[2]
+    purged = await wxauth(settings, "audit", "purge")
+    assert purged.exit_code == 0 and "purged 0" in purged.output

@@ -1,0 +1,95 @@
+"""The circuit breaker per appid, against the simulator."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import APPID, OTHER_APPID, OTHER_SECRET, SECRET
+from wxauth.errors import InvalidCode, WeChatUnavailable
+from wxauth.simulator import SimulatorState, create_simulator_app
+from wxauth.simulator.state import FaultRule
+from wxauth.wechat.breaker import CircuitBreaker, GuardedWeChat
+from wxauth.wechat.client import WeChatClient
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def guarded(state: SimulatorState, ticks: Ticks) -> GuardedWeChat:
+    transport = httpx.ASGITransport(app=create_simulator_app(state))
+    client = WeChatClient("http://wechat.test", timeout=0.05, transport=transport)
+    return GuardedWeChat(client, CircuitBreaker(failures=3, cooldown=10.0, clock=ticks))
+
+
+async def test_opens_after_failures_and_fails_fast(sim_state: SimulatorState) -> None:
+    ticks = Ticks()
+    wechat = guarded(sim_state, ticks)
+    sim_state.faults.append(FaultRule(rate=1.0, errcode=-1))
+    for _ in range(3):
+        with pytest.raises(WeChatUnavailable):
+            await wechat.code2session(APPID, SECRET, sim_state.issue_code(APPID, "alice"))
+    calls = sim_state.calls["/sns/jscode2session"]
+    assert wechat.breaker.state(APPID) == "open"
+    with pytest.raises(WeChatUnavailable) as caught:
+        await wechat.code2session(APPID, SECRET, sim_state.issue_code(APPID, "alice"))
+    assert caught.value.retry_after == 10
+    assert sim_state.calls["/sns/jscode2session"] == calls  # WeChat was not called
+    ticks.now += 4
+    with pytest.raises(WeChatUnavailable) as caught:
+        await wechat.code2session(APPID, SECRET, sim_state.issue_code(APPID, "alice"))
+    assert caught.value.retry_after == 6
+
+
+async def test_other_appids_are_not_affected(sim_state: SimulatorState) -> None:
+    wechat = guarded(sim_state, Ticks())
+    sim_state.faults.append(FaultRule(rate=1.0, errcode=-1, path="/nowhere"))
+    for _ in range(3):
+        wechat.breaker.failed(APPID)
+    assert wechat.breaker.state(APPID) == "open"
+    code = sim_state.issue_code(OTHER_APPID, "bob")
+    assert (await wechat.code2session(OTHER_APPID, OTHER_SECRET, code)).openid
+
+
+async def test_half_open_probe_closes_or_reopens(sim_state: SimulatorState) -> None:
+    ticks = Ticks()
+    wechat = guarded(sim_state, ticks)
+    sim_state.faults.append(FaultRule(rate=1.0, timeout=True))
+    for _ in range(3):
+        with pytest.raises(WeChatUnavailable):
+            await wechat.code2session(APPID, SECRET, sim_state.issue_code(APPID, "alice"))
+    ticks.now += 10
+    assert wechat.breaker.state(APPID) == "half-open"
+    with pytest.raises(WeChatUnavailable):  # the probe fails: open again, for a full cooldown
+        await wechat.code2session(APPID, SECRET, sim_state.issue_code(APPID, "alice"))
+    assert wechat.breaker.state(APPID) == "open"
+    sim_state.faults.clear()
+    ticks.now += 10
+    session = await wechat.code2session(APPID, SECRET, sim_state.issue_code(APPID, "alice"))
+    assert session.openid
+    assert wechat.breaker.state(APPID) == "closed"
+
+
+async def test_bad_codes_do_not_open_it(sim_state: SimulatorState) -> None:
+    wechat = guarded(sim_state, Ticks())
+    for _ in range(10):
+        with pytest.raises(InvalidCode):
+            await wechat.code2session(APPID, SECRET, "no-such-code")
+    assert wechat.breaker.state(APPID) == "closed"
+
+
+async def test_probe_lets_only_one_call_through() -> None:
+    ticks = Ticks()
+    breaker = CircuitBreaker(failures=1, cooldown=5.0, clock=ticks)
+    breaker.failed(APPID)
+    ticks.now += 5
+    breaker.before_call(APPID)  # the probe
+    with pytest.raises(WeChatUnavailable):
+        breaker.before_call(APPID)
+    breaker.abandoned(APPID)  # the probe was cancelled: another may go
+    breaker.before_call(APPID)
