@@ -11,7 +11,8 @@ import base64
 import binascii
 import ipaddress
 import os
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -87,6 +88,11 @@ class Settings(BaseSettings):
     client_ip_header: str = "x-forwarded-for"
 
     audit_retention_days: int = Field(default=90, ge=1)
+    access_token_api: Literal["stable", "token"] = "stable"  # noqa: S105 - a choice
+    access_token_margin: int = Field(default=300, ge=0)
+    avatar_dir: Path = Path("avatars")
+    avatar_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    public_url: str | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 
 from wxauth import __version__
-from wxauth.api import errors
+from wxauth.api import errors, verified
 from wxauth.api.clientip import ClientIp
 from wxauth.api.metrics import Metrics, MetricsMiddleware
 from wxauth.api.middleware import RequestContext
@@ -54,6 +54,7 @@ def create_app(
     if not settings.secret_keys:
         raise ValueError("no at-rest secret key: set WXAUTH_SECRET_KEYS (wxauth keys generate)")
     engine = create_engine(settings.database_url)
+    redis = create_redis(settings.redis_url) if settings.redis_url else None
     wechat = WeChatClient(
         settings.wechat_base_url, timeout=settings.wechat_timeout, transport=wechat_transport
     )
@@ -101,9 +102,14 @@ def create_app(
     errors.install(app)
     for module in (auth, me, health):
         app.include_router(module.router)
+    verified.install(app, settings, service=service, wechat=wechat, redis=redis, clock=clock)
     app.include_router(introspect.router)
     metrics = Metrics()
     app.include_router(metrics.router())
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContext,
+        max_body_bytes=settings.max_body_bytes,
+        path_limits=verified.body_limits(settings),
+    )
     return app

@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
+from wxauth.api.proof_schemas import ProofFields
 from wxauth.core.models import ProfileUpdate as CoreProfileUpdate
 from wxauth.core.models import User
-from wxauth.core.profile import NICKNAME_MAX, bad_text_reason
+from wxauth.core.profile import NICKNAME_MAX, bad_nickname_reason, bad_text_reason
 
 
 def _plain_text(value: str) -> str:
@@ -25,6 +26,13 @@ def _http_url(value: str) -> str:
     return _plain_text(value)
 
 
+def _nickname(value: str) -> str:
+    reason = bad_nickname_reason(value)
+    if reason:
+        raise ValueError(reason)
+    return value
+
+
 PlainText = Annotated[str, AfterValidator(_plain_text)]
 AppId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 LoginCode = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
@@ -34,17 +42,21 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class LoginRequest(Strict):
+class LoginRequest(ProofFields, Strict):
     code: LoginCode = Field(description="The code from wx.login (valid 5 minutes, single use).")
     appid: AppId | None = Field(None, description="Which mini program; optional with one app.")
 
 
-class ProfileUpdate(Strict):
-    """WeChat's field names (``nickName``) or snake_case (``nickname``) are both accepted."""
+class ProfileUpdate(ProofFields, Strict):
+    """WeChat's field names (``nickName``) or snake_case (``nickname``) are both accepted;
+    or a proof (``rawData``+``signature`` / ``encryptedData``+``iv``) instead of the fields."""
 
-    nickname: Annotated[PlainText, Field(min_length=1, max_length=NICKNAME_MAX)] | None = Field(
-        None, validation_alias=AliasChoices("nickName", "nickname")
-    )
+    nickname: (
+        Annotated[
+            PlainText, AfterValidator(_nickname), Field(min_length=1, max_length=NICKNAME_MAX)
+        ]
+        | None
+    ) = Field(None, validation_alias=AliasChoices("nickName", "nickname"))
     avatar_url: Annotated[str, AfterValidator(_http_url), Field(max_length=1024)] | None = Field(
         None, validation_alias=AliasChoices("avatarUrl", "avatar_url")
     )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import typer
 
-from wxauth.core.keyring import generate_key
+from wxauth.cli.common import fail, load_settings
+from wxauth.core.keyring import Keyring, generate_key
+from wxauth.storage.engine import create_engine
+from wxauth.storage.rekey import rotate_session_keys
 
 app = typer.Typer(help="At-rest encryption keys.", no_args_is_help=True)
 
@@ -13,3 +18,30 @@ app = typer.Typer(help="At-rest encryption keys.", no_args_is_help=True)
 def keys_generate() -> None:
     """Print a new at-rest key for WXAUTH_SECRET_KEYS."""
     typer.echo(generate_key())
+
+
+@app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt stored session_keys under the newest key (the first of WXAUTH_SECRET_KEYS).
+
+    Put the new key first and keep the old ones after it until this has run everywhere.
+    """
+    settings = load_settings()
+    keys = settings.secret_key_bytes()
+    if not keys:
+        raise fail("no at-rest key: set WXAUTH_SECRET_KEYS, newest first")
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            report = await rotate_session_keys(engine, Keyring(keys), Keyring(keys[:1]))
+        finally:
+            await engine.dispose()
+        typer.echo(
+            f"{report.rotated} re-encrypted, {report.current} already under the newest key, "
+            f"{report.unreadable} unreadable with the configured keys"
+        )
+        if report.unreadable:
+            raise typer.Exit(1)
+
+    asyncio.run(run())

@@ -1,21 +1,23 @@
-"""``wxauth sessions``: list a user's sessions, revoke one token or all of a user's."""
+"""``wxauth sessions``: list a user's sessions, revoke them, check their session_key."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
-from wxauth.cli.common import fail
+from wxauth.cli.common import fail, load_settings
 from wxauth.cli.store import table, when, with_store
 from wxauth.config import Settings
 from wxauth.core.models import Session
+from wxauth.core.session_check import SessionKeyStatus
 from wxauth.core.tokens import hash_token
 from wxauth.storage.sql import SqlStore
 
-app = typer.Typer(help="Sessions: list, revoke.", no_args_is_help=True)
+app = typer.Typer(help="Sessions: list, revoke, check.", no_args_is_help=True)
 
 
 def state_of(session: Session, now: datetime) -> str:
@@ -80,3 +82,55 @@ def sessions_revoke(
     if token is not None and not count:
         raise fail("no live session has this token (unknown, or already revoked)")
     typer.echo(f"revoked {count} session{'s' if count != 1 else ''}")
+
+
+@app.command("check")
+def sessions_check(
+    user: Annotated[str, typer.Argument(help="The wxauth user id.")],
+) -> None:
+    """Ask WeChat (/wxa/checksession) whether USER's stored session_key is still valid.
+
+    Prints valid, stale (the phone logged in again, or WeChat let it expire) or missing;
+    exits 0 only for valid.
+    """
+    settings = load_settings()
+    if not settings.secret_keys:
+        raise fail("no at-rest key: set WXAUTH_SECRET_KEYS")
+    status = asyncio.run(check(settings, user))
+    typer.echo(status.value)
+    if status is not SessionKeyStatus.VALID:
+        raise typer.Exit(1)
+
+
+async def check(settings: Settings, user_id: str) -> SessionKeyStatus:
+    from wxauth.api.app import session_policy
+    from wxauth.api.verified import tokened_api
+    from wxauth.core.keyring import Keyring
+    from wxauth.core.service import WxAuth
+    from wxauth.core.session_check import session_key_status
+    from wxauth.storage.engine import create_engine
+    from wxauth.storage.redis import create_redis
+    from wxauth.storage.sql import SqlStore
+    from wxauth.wechat.client import WeChatClient
+
+    engine = create_engine(settings.database_url)
+    wechat = WeChatClient(settings.wechat_base_url, timeout=settings.wechat_timeout)
+    redis = create_redis(settings.redis_url) if settings.redis_url else None
+    try:
+        store = SqlStore(engine)
+        user = await store.get_user(user_id)
+        if user is None:
+            raise fail(f"no user {user_id!r}")
+        service = WxAuth(
+            apps={a: s.get_secret_value() for a, s in settings.apps.items()},
+            wechat=wechat,
+            store=store,
+            keyring=Keyring(settings.secret_key_bytes()),
+            policy=session_policy(settings),
+        )
+        return await session_key_status(user, service, tokened_api(settings, wechat, redis))
+    finally:
+        await wechat.aclose()
+        await engine.dispose()
+        if redis is not None:
+            await redis.aclose()

@@ -136,3 +136,8 @@ class MemoryStore:
                 del self.sessions[token_hash]
             self.events[:] = [e for e in self.events if e.user_id != user_id]
             return True
+
+    async def set_phone(self, user_id: str, phone: str, country_code: str, now: datetime) -> User:
+        return await self.update_user(
+            user_id, {"phone": phone, "phone_country_code": country_code}, now
+        )

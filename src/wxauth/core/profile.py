@@ -73,3 +73,21 @@ def from_wechat_user_info(info: dict[str, Any]) -> ProfileUpdate:
         city=text("city"),
         language=text("language"),
     )
+
+
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def bad_nickname_reason(value: str) -> str | None:
+    """Why ``value`` is unfit as a nickname, beyond :func:`bad_text_reason`, or None.
+
+    Text-direction overrides make a name display as something else; a name of only spaces
+    and invisible characters shows nothing. Emoji joiners (ZWJ) stay allowed.
+    """
+    if len(value) > NICKNAME_MAX:
+        return f"must be at most {NICKNAME_MAX} characters"
+    if any(char in BIDI_CONTROLS for char in value):
+        return "must not contain text-direction controls"
+    if not any(unicodedata.category(char)[0] in "LNPS" for char in value):
+        return "must contain a visible character"
+    return bad_text_reason(value)

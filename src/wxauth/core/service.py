@@ -19,8 +19,15 @@ from wxauth.core.models import (
     User,
 )
 from wxauth.core.ports import Clock, Store, WeChatGateway
+from wxauth.core.proof import Proof, verified_profile
 from wxauth.core.tokens import SessionPolicy, hash_token, looks_like_token, new_token
-from wxauth.errors import InvalidCode, InvalidRequest, InvalidToken, WxAuthError
+from wxauth.errors import (
+    InvalidCode,
+    InvalidRequest,
+    InvalidToken,
+    SessionKeyStale,
+    WxAuthError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +105,10 @@ class WxAuth:
         appid: str | None = None,
         client: ClientInfo | None = None,
         profile_update: ProfileUpdate | None = None,
+        proof: Proof | None = None,
     ) -> LoginResult:
+        """Log in with a ``wx.login`` code; ``proof`` (signed or encrypted userInfo, made under
+        the session_key of this very code) sets the profile only if it verifies."""
         appid = self.resolve_appid(appid)
         key = (appid, code)
         if key in self._codes_in_flight:
@@ -108,6 +118,8 @@ class WxAuth:
             wx = await self._wechat.code2session(appid, self._apps[appid], code)
         finally:
             self._codes_in_flight.discard(key)
+        if proof is not None:  # checked before anything is written
+            profile_update = verified_profile(proof, wx.session_key, appid=appid, openid=wx.openid)
         now = self._clock()
         token = new_token()
         # The user id is not known until the store has upserted the user, in the same
@@ -146,7 +158,15 @@ class WxAuth:
         if looks_like_token(token):
             await self._store.revoke_session(hash_token(token), self._clock())
 
-    async def update_profile(self, user: User, update: ProfileUpdate) -> User:
+    async def update_profile(
+        self, user: User, update: ProfileUpdate, proof: Proof | None = None
+    ) -> User:
+        """Store ``update``, or with ``proof`` only what verifies under the stored session_key."""
+        if proof is not None:
+            session_key = await self.session_key(user)
+            if session_key is None:
+                raise SessionKeyStale()
+            update = verified_profile(proof, session_key, appid=user.appid, openid=user.openid)
         changes = profile.meaningful_changes(update)
         if not changes:
             return user
@@ -166,6 +186,7 @@ class WxAuth:
         appid: str | None = None,
         client: ClientInfo | None = None,
         profile_update: ProfileUpdate | None = None,
+        proof: Proof | None = None,
     ) -> LoginResult:
         """:meth:`login`, with a login event written for its outcome.
 
@@ -175,7 +196,7 @@ class WxAuth:
         ip = client.ip if client else None
         try:
             result = await self.login(
-                code, appid=appid, client=client, profile_update=profile_update
+                code, appid=appid, client=client, profile_update=profile_update, proof=proof
             )
         except WxAuthError as exc:
             known = appid if appid in self._apps else None

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wxauth.simulator.phone_routes import PhoneRoutes
 from wxauth.simulator.state import (
     CODE_TTL_S,
     FaultRule,
@@ -18,6 +19,7 @@ from wxauth.simulator.state import (
     openid_for,
     unionid_for,
 )
+from wxauth.simulator.wxa_routes import WxaRoutes
 
 HANG_S = 600.0  # a "timeout" fault hangs past any sane client timeout
 
@@ -170,6 +172,8 @@ class Simulator:
             Route("/sim/stats/reset", self.reset_stats, methods=["POST"]),
             Route("/sim/faults", self.add_fault, methods=["POST"]),
             Route("/sim/faults", self.clear_faults, methods=["DELETE"]),
+            *WxaRoutes(self).routes(),
+            *PhoneRoutes(self).routes(),
         ]
 
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from wxauth.simulator.wxa import WxaState
+
 CODE_TTL_S = 300
 SESSION_KEY_TTL_S = 3 * 86_400
 
@@ -123,6 +125,7 @@ class SimulatorState:
         self.keys: dict[tuple[str, str], KeyState] = {}
         self.users_by_openid: dict[tuple[str, str], str] = {}
         self.calls: Counter[str] = Counter()
+        self.wxa = WxaState()  # access tokens, phone codes and numbers
 
     def issue_code(self, appid: str, user: str) -> str:
         """What ``wx.login`` does: a fresh code, and a rotated session_key behind it."""

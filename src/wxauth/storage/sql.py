@@ -242,3 +242,8 @@ class SqlStore:
             await conn.execute(delete(login_events).where(login_events.c.user_id == user_id))
             await conn.execute(delete(users).where(users.c.id == user_id))
         return True
+
+    async def set_phone(self, user_id: str, phone: str, country_code: str, now: datetime) -> User:
+        return await self.update_user(
+            user_id, {"phone": phone, "phone_country_code": country_code}, now
+        )

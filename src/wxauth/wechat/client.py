@@ -87,11 +87,25 @@ class WeChatClient:
         return WeChatSession(openid, session_key, unionid if isinstance(unionid, str) else None)
 
     async def _get_json(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        return await self.request_json("GET", path, params=params)
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Call a WeChat path and return its JSON object; transport failures are translated.
+
+        WeChat's errcodes are left to the caller (they mean different things per path).
+        """
         try:
             # httpx's timeouts are per phase and in-process transports ignore them: the
             # deadline bounds the whole call.
             async with asyncio.timeout(self._timeout):
-                response = await self._http.get(path, params=params)
+                response = await self._http.request(method, path, params=params, json=json)
         except (httpx.TimeoutException, TimeoutError):
             log.warning("WeChat %s: no answer within %ss", path, self._timeout)
             raise WeChatUnavailable("WeChat did not answer in time; retry later.") from None

@@ -13,7 +13,10 @@ from wxauth.core.models import ClientInfo
 router = APIRouter(prefix="/v1", tags=["session"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorBody, "description": "invalid_code or invalid_request"},
+    400: {
+        "model": ErrorBody,
+        "description": "invalid_code, invalid_request, invalid_signature or session_key_stale",
+    },
     403: {"model": ErrorBody, "description": "login_blocked"},
     422: {"model": ErrorBody, "description": "invalid_request: a wrong field or value"},
     429: {"model": ErrorBody, "description": "rate_limited"},
@@ -32,7 +35,9 @@ async def login(
 ) -> LoginResponse:
     """Exchange a ``wx.login`` code for a wxauth session token."""
     await login_limits(limiter, request.app.state.settings, client, body.appid)
-    result = await service.login_audited(body.code, appid=body.appid, client=client)
+    result = await service.login_audited(
+        body.code, appid=body.appid, client=client, proof=body.proof()
+    )
     return LoginResponse(
         token=result.token,
         expires_in=result.expires_in,

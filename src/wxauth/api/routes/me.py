@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from wxauth.api.deps import CurrentUser, ServiceDep
 from wxauth.api.schemas import ErrorBody, ProfileUpdate, UserPublic
+from wxauth.errors import InvalidRequest
 
 router = APIRouter(
     prefix="/v1/me",
@@ -25,10 +26,17 @@ async def read_me(user: CurrentUser) -> UserPublic:
 @router.post(
     "/profile",
     responses={
-        400: {"model": ErrorBody, "description": "invalid_request: the body is not JSON"},
+        400: {"model": ErrorBody, "description": "invalid_request, session_key_stale"},
         422: {"model": ErrorBody, "description": "invalid_request: a wrong field or value"},
     },
 )
 async def update_profile(body: ProfileUpdate, user: CurrentUser, service: ServiceDep) -> UserPublic:
-    """Store the profile the user filled in (the anonymous ``微信用户`` placeholder is ignored)."""
-    return UserPublic.of(await service.update_profile(user, body.to_core()))
+    """Store the profile the user filled in (the anonymous ``微信用户`` placeholder is ignored).
+
+    With ``rawData``+``signature`` or ``encryptedData``+``iv`` only what verifies under the
+    stored session_key is kept; a stale key answers 400 ``session_key_stale``.
+    """
+    proof = body.proof()
+    if proof is not None and body.to_core().changes():
+        raise InvalidRequest("Send profile fields or a proof (rawData / encryptedData), not both.")
+    return UserPublic.of(await service.update_profile(user, body.to_core(), proof))

@@ -1,0 +1,47 @@
+"""POST /v1/me/phone: the user's phone number, verified by WeChat."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from wxauth.api.deps import CurrentUser
+from wxauth.api.proof_schemas import PhoneRequest, PhoneResponse
+from wxauth.api.schemas import ErrorBody
+from wxauth.core.phone import Phones
+from wxauth.core.proof import EncryptedData
+
+router = APIRouter(prefix="/v1/me", tags=["user"])
+
+
+def get_phones(request: Request) -> Phones:
+    phones: Phones = request.app.state.phones
+    return phones
+
+
+PhonesDep = Annotated[Phones, Depends(get_phones)]
+
+
+@router.post(
+    "/phone",
+    responses={
+        400: {"model": ErrorBody, "description": "invalid_code or session_key_stale"},
+        401: {"model": ErrorBody, "description": "invalid_token"},
+        502: {"model": ErrorBody, "description": "wechat_error"},
+        503: {"model": ErrorBody, "description": "wechat_unavailable"},
+    },
+)
+async def bind_phone(body: PhoneRequest, user: CurrentUser, phones: PhonesDep) -> PhoneResponse:
+    """Store the number from a getPhoneNumber ``code`` (WeChat checks it is this user's) or,
+    the older way, from ``encryptedData`` + ``iv`` under the stored session_key."""
+    if body.code is not None:
+        _, phone = await phones.bind_code(user, body.code)
+    else:
+        assert body.encrypted_data is not None and body.iv is not None
+        _, phone = await phones.bind_encrypted(user, EncryptedData(body.encrypted_data, body.iv))
+    return PhoneResponse(
+        phone_number=phone.phone_number,
+        pure_phone_number=phone.pure_phone_number,
+        country_code=phone.country_code,
+    )

@@ -1,0 +1,106 @@
+"""Access tokens shared through Redis, with a refresh lock per appid.
+
+The token lives in a hash ``{prefix}access_token:{appid}`` (``token``, ``refresh_at``,
+``expires_at``) that Redis drops when the token expires. Deleting it is compare-and-delete in
+one Lua script, so a process never drops a token that another one has just put there. The
+lock is redis-py's ``Lock``: a random owner token, a TTL, and a release that only deletes the
+lock it owns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING
+
+from wxauth.wechat.access_token import CachedToken
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.lock import Lock
+
+DISCARD_IF_SAME = """
+if redis.call('hget', KEYS[1], 'token') == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("ascii") if isinstance(value, bytes) else value
+
+
+class RedisTokenCache:
+    """:class:`~wxauth.wechat.access_token.SharedTokenCache` on Redis."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = "wxauth:",
+        lock_ttl: float = 15.0,
+        lock_wait: float = 10.0,
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._lock_ttl = lock_ttl
+        self._lock_wait = lock_wait
+        self._discard = redis.register_script(DISCARD_IF_SAME)
+
+    def __repr__(self) -> str:
+        return f"RedisTokenCache(prefix={self._prefix!r})"
+
+    def _key(self, appid: str) -> str:
+        return f"{self._prefix}access_token:{appid}"
+
+    async def load(self, appid: str) -> CachedToken | None:
+        values = await self._redis.hgetall(self._key(appid))
+        try:
+            return CachedToken(
+                token=_text(values[b"token"]),
+                refresh_at=float(values[b"refresh_at"]),
+                expires_at=float(values[b"expires_at"]),
+            )
+        except (KeyError, ValueError, UnicodeDecodeError):
+            return None
+
+    async def store(self, appid: str, token: CachedToken) -> None:
+        key = self._key(appid)
+        mapping = {
+            "token": token.token,
+            "refresh_at": repr(token.refresh_at),
+            "expires_at": repr(token.expires_at),
+        }
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+            pipe.pexpireat(key, int(token.expires_at * 1000))
+            await pipe.execute()
+
+    async def discard(self, appid: str, token: str) -> bool:
+        deleted = await self._discard(keys=[self._key(appid)], args=[token])
+        return bool(deleted)
+
+    @asynccontextmanager
+    async def lock(self, appid: str) -> AsyncIterator[bool]:
+        lock = self._redis.lock(
+            f"{self._prefix}access_token_lock:{appid}",
+            timeout=self._lock_ttl,
+            sleep=0.05,
+            blocking_timeout=self._lock_wait,
+            thread_local=False,
+        )
+        held = await lock.acquire()
+        try:
+            yield bool(held)
+        finally:
+            if held:
+                await _release(lock)
+
+
+async def _release(lock: Lock) -> None:
+    from redis.exceptions import LockError
+
+    # The TTL may have run out while fetching: then the lock is no longer ours to free.
+    with suppress(LockError):
+        await lock.release()
