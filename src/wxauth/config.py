@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     wechat_base_url: str = WECHAT_BASE_URL
     wechat_timeout: float = Field(default=5.0, gt=0, le=60)
     redis_url: str | None = Field(default=None, repr=False)
+    session_cache_ttl: int = Field(default=60, ge=0)  # seconds in Redis; 0: no session cache
+    session_cache_local_ttl: float = Field(default=1.0, ge=0, le=1.0)  # the staleness bound
 
     session_idle_ttl: int = Field(default=7 * DAY, gt=0)
     session_max_ttl: int = Field(default=30 * DAY, gt=0)

@@ -9,7 +9,7 @@ from tests.conftest import APPID, OTHER_APPID, OTHER_SECRET, SECRET
 from wxauth.errors import InvalidCode, WeChatUnavailable
 from wxauth.simulator import SimulatorState, create_simulator_app
 from wxauth.simulator.state import FaultRule
-from wxauth.wechat.breaker import CircuitBreaker, GuardedWeChat
+from wxauth.wechat.breaker import CircuitBreaker, WeChatWithBreaker
 from wxauth.wechat.client import WeChatClient
 
 
@@ -21,10 +21,10 @@ class Ticks:
         return self.now
 
 
-def guarded(state: SimulatorState, ticks: Ticks) -> GuardedWeChat:
+def guarded(state: SimulatorState, ticks: Ticks) -> WeChatWithBreaker:
     transport = httpx.ASGITransport(app=create_simulator_app(state))
     client = WeChatClient("http://wechat.test", timeout=0.05, transport=transport)
-    return GuardedWeChat(client, CircuitBreaker(failures=3, cooldown=10.0, clock=ticks))
+    return WeChatWithBreaker(client, CircuitBreaker(failures=3, cooldown=10.0, clock=ticks))
 
 
 async def test_opens_after_failures_and_fails_fast(sim_state: SimulatorState) -> None:

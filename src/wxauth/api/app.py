@@ -19,14 +19,17 @@ from wxauth.api.ratelimit import RateLimiter
 from wxauth.api.routes import auth, health, introspect, me
 from wxauth.api.schemas import ErrorBody
 from wxauth.config import Settings
+from wxauth.core.cache import CachedStore
+from wxauth.core.codes import WeChatWithCodeGuard
 from wxauth.core.keyring import Keyring
-from wxauth.core.ports import Clock
+from wxauth.core.ports import Clock, Store, WeChatGateway
 from wxauth.core.service import WxAuth, utcnow
 from wxauth.core.tokens import SessionPolicy
 from wxauth.storage.engine import create_engine
 from wxauth.storage.redis import create_redis
+from wxauth.storage.redis_cache import RedisCodeGuard, build_session_cache
 from wxauth.storage.sql import SqlStore
-from wxauth.wechat.breaker import CircuitBreaker, GuardedWeChat
+from wxauth.wechat.breaker import CircuitBreaker, WeChatWithBreaker
 from wxauth.wechat.client import WeChatClient
 
 log = logging.getLogger(__name__)
@@ -61,25 +64,33 @@ def create_app(
     breaker = CircuitBreaker(
         failures=settings.wechat_breaker_failures, cooldown=settings.wechat_breaker_cooldown
     )
+    cache = build_session_cache(settings, redis)
+    store: Store = SqlStore(engine) if cache is None else CachedStore(SqlStore(engine), cache)
+    # The breaker sits next to WeChat; the code guard in front, so that a code claimed by
+    # another process is refused without touching WeChat or the breaker.
+    gateway: WeChatGateway = WeChatWithBreaker(wechat, breaker)
+    if redis is not None:
+        guard = RedisCodeGuard(redis, prefix=settings.redis_prefix)
+        gateway = WeChatWithCodeGuard(gateway, guard)
     service = WxAuth(
         apps={appid: secret.get_secret_value() for appid, secret in settings.apps.items()},
-        wechat=GuardedWeChat(wechat, breaker),
-        store=SqlStore(engine),
+        wechat=gateway,
+        store=store,
         keyring=Keyring(settings.secret_key_bytes()),
         policy=session_policy(settings),
         clock=clock,
         audit_retention=timedelta(days=settings.audit_retention_days),
     )
 
-    redis = create_redis(settings.redis_url) if settings.redis_url else None
-
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await wechat.aclose()
-        await engine.dispose()
+        if cache is not None:
+            await cache.aclose()
         if redis is not None:
             await redis.aclose()
+        await engine.dispose()
 
     app = FastAPI(
         title="wxauth",

@@ -99,6 +99,14 @@ def serve(
         raise fail("no mini program configured: set WXAUTH_APPS=APPID:SECRET[,APPID:SECRET...]")
     if not settings.secret_keys:
         raise fail("no at-rest key: set WXAUTH_SECRET_KEYS (make one with `wxauth keys generate`)")
+    if workers > 1 and not settings.redis_url:
+        typer.secho(
+            "warning: several workers without WXAUTH_REDIS_URL: each keeps its own session "
+            "cache (a logout reaches the others within a second) and login codes are "
+            "guarded per process only",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     setup_logging(log_level)
     uvicorn.run(
         "wxauth.api.factory:app_from_environment",

@@ -1,23 +1,23 @@
-"""``wxauth sessions``: list a user's sessions, revoke them, check their session_key."""
+"""``wxauth sessions``: list, revoke and clean up sessions; check a user's session_key."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 
 from wxauth.cli.common import fail, load_settings
-from wxauth.cli.store import table, when, with_store
+from wxauth.cli.store import forget_cached, table, when, with_store
 from wxauth.config import Settings
 from wxauth.core.models import Session
 from wxauth.core.session_check import SessionKeyStatus
 from wxauth.core.tokens import hash_token
 from wxauth.storage.sql import SqlStore
 
-app = typer.Typer(help="Sessions: list, revoke, check.", no_args_is_help=True)
+app = typer.Typer(help="Sessions: list, revoke, clean up, check.", no_args_is_help=True)
 
 
 def state_of(session: Session, now: datetime) -> str:
@@ -70,13 +70,18 @@ def sessions_revoke(
         token = sys.stdin.readline().strip()
     now = datetime.now(UTC)
 
-    async def work(store: SqlStore, _settings: Settings) -> int:
+    async def work(store: SqlStore, settings: Settings) -> int:
         if token is not None:
-            return int(await store.revoke_session(hash_token(token), now))
+            token_hash = hash_token(token)
+            revoked = await store.revoke_session(token_hash, now)
+            await forget_cached(settings, token_hash=token_hash)
+            return int(revoked)
         assert user is not None
         if await store.get_user(user) is None:
             raise fail(f"no user with id {user}")
-        return await store.revoke_user_sessions(user, now)
+        count = await store.revoke_user_sessions(user, now)
+        await forget_cached(settings, user_id=user)
+        return count
 
     count = with_store(work)
     if token is not None and not count:
@@ -134,3 +139,32 @@ async def check(settings: Settings, user_id: str) -> SessionKeyStatus:
         await engine.dispose()
         if redis is not None:
             await redis.aclose()
+
+
+DAY = 86_400
+
+
+@app.command("cleanup")
+def sessions_cleanup(
+    grace: Annotated[
+        int, typer.Option(min=0, help="Keep expired sessions this many seconds past expiry.")
+    ] = DAY,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows deleted per transaction.")] = 1000,
+) -> None:
+    """Delete expired sessions from WXAUTH_DATABASE_URL (run it daily, e.g. from cron)."""
+    settings = load_settings()
+    deleted = asyncio.run(_cleanup(settings.database_url, timedelta(seconds=grace), batch_size))
+    typer.echo(f"deleted {deleted} expired sessions")
+
+
+async def _cleanup(database_url: str, grace: timedelta, batch_size: int) -> int:
+    from wxauth.core.service import utcnow
+    from wxauth.storage.engine import create_engine
+    from wxauth.storage.sql import SqlStore
+
+    engine = create_engine(database_url)
+    try:
+        store = SqlStore(engine)
+        return await store.delete_expired_sessions(utcnow() - grace, batch_size=batch_size)
+    finally:
+        await engine.dispose()

@@ -29,6 +29,31 @@ def with_store(work: Callable[[SqlStore, Settings], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
+async def forget_cached(
+    settings: Settings, *, user_id: str | None = None, token_hash: str | None = None
+) -> None:
+    """Tell running servers' session caches (through Redis) that a user or session changed.
+
+    Without Redis each server's cache is in-process and lives at most one second: nothing to do.
+    """
+    if not settings.redis_url or settings.session_cache_ttl <= 0:
+        return
+    from wxauth.storage.redis import create_redis
+    from wxauth.storage.redis_cache import build_session_cache
+
+    redis = create_redis(settings.redis_url)
+    cache = build_session_cache(settings, redis)
+    try:
+        if cache is not None and user_id is not None:
+            await cache.forget_user(user_id)
+        if cache is not None and token_hash is not None:
+            await cache.forget_session(token_hash)
+    finally:
+        if cache is not None:
+            await cache.aclose()
+        await redis.aclose()
+
+
 def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 

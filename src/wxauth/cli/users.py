@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from wxauth.cli.common import fail
-from wxauth.cli.store import table, when, with_store
+from wxauth.cli.store import forget_cached, table, when, with_store
 from wxauth.config import Settings
 from wxauth.core.models import LoginEvent, Session, User
 from wxauth.storage.sql import SqlStore
@@ -136,11 +136,12 @@ def users_delete(
     if not yes:
         typer.confirm(f"Delete user {user_id} and everything stored about them?", abort=True)
 
-    async def work(store: SqlStore, _settings: Settings) -> int:
+    async def work(store: SqlStore, settings: Settings) -> int:
         await _require(store, user_id)
         sessions = len(await store.list_sessions(user_id))
         if not await store.delete_user(user_id):
             raise fail(f"no user with id {user_id}")
+        await forget_cached(settings, user_id=user_id)
         return sessions
 
     sessions = with_store(work)

@@ -141,3 +141,9 @@ class MemoryStore:
         return await self.update_user(
             user_id, {"phone": phone, "phone_country_code": country_code}, now
         )
+
+    async def delete_expired_sessions(self, before: datetime, *, batch_size: int = 1000) -> int:
+        expired = [h for h, s in self.sessions.items() if s.idle_expires_at < before]
+        for token_hash in expired:
+            del self.sessions[token_hash]
+        return len(expired)

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 
+REDIS_TIMEOUT_S = 2.0
+
+
 def create_redis(url: str) -> Redis:
     try:
         from redis.asyncio import Redis
@@ -19,4 +22,11 @@ def create_redis(url: str) -> Redis:
         raise RuntimeError(
             "WXAUTH_REDIS_URL is set but redis-py is missing: pip install 'wxauth[redis]'"
         ) from exc
-    return Redis.from_url(url, decode_responses=False, health_check_interval=30)
+    # Timeouts so that a hung Redis slows requests down by seconds, not forever.
+    return Redis.from_url(
+        url,
+        decode_responses=False,
+        health_check_interval=30,
+        socket_timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+    )

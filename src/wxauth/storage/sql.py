@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Row, delete, func, select, text, update
+from sqlalchemy import Delete, Insert, Row, delete, func, select, text, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -41,18 +41,7 @@ class SqlStore:
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
         now = record.session.created_at
         async with self.engine.begin() as conn:
-            created = await self._insert_user(conn, record, now)
-            if not created:
-                await conn.execute(
-                    update(users)
-                    .where(users.c.appid == record.appid, users.c.openid == record.openid)
-                    .values(
-                        last_login_at=now,
-                        unionid=func.coalesce(record.unionid, users.c.unionid),
-                        **record.profile,
-                        **({"updated_at": now} if record.profile else {}),
-                    )
-                )
+            created = await self._upsert_user(conn, record, now)
             row = (
                 await conn.execute(
                     select(*USER_COLUMNS).where(
@@ -67,9 +56,11 @@ class SqlStore:
             await conn.execute(sessions.insert().values(**session_values))
         return user, created
 
-    async def _insert_user(self, conn: AsyncConnection, record: LoginRecord, now: datetime) -> bool:
+    async def _upsert_user(self, conn: AsyncConnection, record: LoginRecord, now: datetime) -> bool:
+        """Insert the user, or update its login fields; True when it was inserted."""
+        new_id = new_user_id()
         values = {
-            "id": new_user_id(),
+            "id": new_id,
             "appid": record.appid,
             "openid": record.openid,
             "unionid": record.unionid,
@@ -78,8 +69,23 @@ class SqlStore:
             "last_login_at": now,
             **record.profile,
         }
-        result = await conn.execute(self._insert_ignore(values))
-        return result.rowcount == 1
+        changes = {
+            "last_login_at": now,
+            "unionid": func.coalesce(record.unionid, users.c.unionid),
+            **record.profile,
+            **({"updated_at": now} if record.profile else {}),
+        }
+        same_user = (users.c.appid == record.appid, users.c.openid == record.openid)
+        if self._dialect in ("mysql", "mariadb"):
+            # One statement that locks the row exclusively at once: INSERT IGNORE takes a
+            # shared lock on the duplicate, and racing first logins then deadlock upgrading it.
+            upsert = mysql.insert(users).values(**values).on_duplicate_key_update(changes)
+            await conn.execute(upsert)
+            return await conn.scalar(select(users.c.id).where(*same_user)) == new_id
+        created = (await conn.execute(self._insert_ignore(values))).rowcount == 1
+        if not created:
+            await conn.execute(update(users).where(*same_user).values(**changes))
+        return created
 
     def _insert_ignore(self, values: dict[str, Any]) -> Insert:
         if self._dialect == "postgresql":
@@ -247,3 +253,26 @@ class SqlStore:
         return await self.update_user(
             user_id, {"phone": phone, "phone_country_code": country_code}, now
         )
+
+    async def delete_expired_sessions(self, before: datetime, *, batch_size: int = 1000) -> int:
+        """Delete sessions whose idle expiry is before ``before``; return how many.
+
+        The idle expiry never passes the absolute one, so this catches both, and revoked
+        sessions too once their idle expiry has passed. Deletes in batches of
+        ``batch_size``, one short transaction each, so that logins are never held up.
+        """
+        deleted = 0
+        while True:
+            async with self.engine.begin() as conn:
+                count = (await conn.execute(self._expired_batch(before, batch_size))).rowcount
+            deleted += count
+            if count < batch_size:
+                return deleted
+
+    def _expired_batch(self, before: datetime, batch_size: int) -> Delete:
+        expired = sessions.c.idle_expires_at < before
+        if self._dialect in ("mysql", "mariadb"):
+            # MySQL takes no LIMIT in an IN subquery, but a LIMIT on DELETE itself.
+            return delete(sessions).where(expired).with_dialect_options(mysql_limit=batch_size)
+        batch = select(sessions.c.token_hash).where(expired).limit(batch_size)
+        return delete(sessions).where(sessions.c.token_hash.in_(batch))

@@ -87,7 +87,7 @@ class CircuitBreaker:
         return circuit.opened_at + self.cooldown - self._clock()
 
 
-class GuardedWeChat:
+class WeChatWithBreaker:
     """A :class:`~wxauth.core.ports.WeChatGateway` that goes through a breaker per appid."""
 
     def __init__(self, wechat: WeChatGateway, breaker: CircuitBreaker) -> None:

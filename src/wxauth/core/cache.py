@@ -1,0 +1,208 @@
+"""A cache in front of session lookups, so that a token check needs no SQL round trip.
+
+:class:`CachedStore` wraps any :class:`~wxauth.core.ports.Store` and keeps ``(Session, User)``
+pairs in a :class:`SessionCache`. Its consistency contract:
+
+- a revoked session or a changed user is forgotten by the cache before the call that
+  revoked or changed it returns;
+- an entry read before such a change can outlive it by at most the in-process TTL of the
+  process that read it (:data:`MAX_LOCAL_TTL_S`, one second): shared tiers refuse to take
+  it back (see ``wxauth.storage.redis_cache``), and a fill whose read took longer than
+  :data:`MAX_FILL_AGE_S` is dropped.
+
+Expiry is not the cache's business: :class:`~wxauth.core.service.WxAuth` checks every
+session it is given against the clock, cached or not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from wxauth.core.models import LoginRecord, Session, User
+from wxauth.core.ports import Store
+
+MAX_LOCAL_TTL_S = 1.0
+MAX_FILL_AGE_S = 5.0
+
+Monotonic = Callable[[], float]
+V = TypeVar("V")
+
+
+class SessionCache(Protocol):
+    """Where :class:`CachedStore` keeps what it has read. Failures are the cache's to absorb:
+    ``get`` answers ``None`` rather than raise."""
+
+    async def get(self, token_hash: str) -> tuple[Session, User] | None: ...
+
+    async def put(self, session: Session, user: User) -> None: ...
+
+    async def forget_session(self, token_hash: str) -> None: ...
+
+    async def forget_user(self, user_id: str) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class LocalSessionCache:
+    """An in-process TTL cache. Entries live ``ttl`` seconds, at most ``max_entries`` of each
+    kind (the oldest go first). Safe for one event loop; no locks needed."""
+
+    def __init__(
+        self,
+        ttl: float = MAX_LOCAL_TTL_S,
+        *,
+        max_entries: int = 100_000,
+        monotonic: Monotonic = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self._max = max_entries
+        self._now = monotonic
+        self._sessions: OrderedDict[str, tuple[float, Session]] = OrderedDict()
+        self._users: OrderedDict[str, tuple[float, User]] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"LocalSessionCache(ttl={self.ttl}, sessions={len(self._sessions)})"
+
+    async def get(self, token_hash: str) -> tuple[Session, User] | None:
+        session = _fresh(self._sessions, token_hash, self._now())
+        if session is None:
+            return None
+        user = _fresh(self._users, session.user_id, self._now())
+        return None if user is None else (session, user)
+
+    async def put(self, session: Session, user: User) -> None:
+        if self.ttl <= 0:
+            return
+        deadline = self._now() + self.ttl
+        _store(self._sessions, session.token_hash, (deadline, session), self._max)
+        _store(self._users, user.id, (deadline, user), self._max)
+
+    async def forget_session(self, token_hash: str) -> None:
+        self.evict_session(token_hash)
+
+    async def forget_user(self, user_id: str) -> None:
+        self.evict_user(user_id)
+
+    def evict_session(self, token_hash: str) -> None:
+        self._sessions.pop(token_hash, None)
+
+    def evict_user(self, user_id: str) -> None:
+        self._users.pop(user_id, None)
+
+    def clear(self) -> None:
+        self._sessions.clear()
+        self._users.clear()
+
+    async def aclose(self) -> None:
+        self.clear()
+
+
+def _fresh(entries: OrderedDict[str, tuple[float, V]], key: str, now: float) -> V | None:
+    entry = entries.get(key)
+    if entry is None:
+        return None
+    if entry[0] <= now:
+        del entries[key]
+        return None
+    return entry[1]
+
+
+def _store(entries: OrderedDict[str, V], key: str, value: V, limit: int) -> None:
+    entries[key] = value
+    entries.move_to_end(key)
+    while len(entries) > limit:
+        entries.popitem(last=False)
+
+
+class CachedStore:
+    """A :class:`~wxauth.core.ports.Store` that answers ``find_session`` from a cache.
+
+    Writes go to the wrapped store first, then the cache forgets what they changed. Methods
+    this class does not define are passed to the wrapped store unchanged: a new store
+    method that changes a user or a session must be added here so that it forgets them.
+    """
+
+    def __init__(
+        self, store: Store, cache: SessionCache, *, monotonic: Monotonic = time.monotonic
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self._now = monotonic
+
+    def __repr__(self) -> str:
+        return f"CachedStore({self.store!r}, {self.cache!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def find_session(self, token_hash: str) -> tuple[Session, User] | None:
+        cached = await self.cache.get(token_hash)
+        if cached is not None:
+            return cached
+        started = self._now()
+        found = await self.store.find_session(token_hash)
+        # A slow read may predate a revocation whose tombstone has already gone.
+        if found is not None and self._now() - started < MAX_FILL_AGE_S:
+            await self.cache.put(*found)
+        return found
+
+    async def touch_session(
+        self, token_hash: str, last_seen_at: datetime, idle_expires_at: datetime
+    ) -> None:
+        await self.store.touch_session(token_hash, last_seen_at, idle_expires_at)
+        cached = await self.cache.get(token_hash)
+        if cached is not None:
+            session, user = cached
+            touched = dataclasses.replace(
+                session, last_seen_at=last_seen_at, idle_expires_at=idle_expires_at
+            )
+            await self.cache.put(touched, user)
+
+    async def revoke_session(self, token_hash: str, now: datetime) -> bool:
+        revoked = await self.store.revoke_session(token_hash, now)
+        await self.cache.forget_session(token_hash)
+        return revoked
+
+    async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
+        user, created = await self.store.record_login(record)
+        if not created:
+            await self.cache.forget_user(user.id)
+        return user, created
+
+    async def update_user(self, user_id: str, changes: dict[str, Any], now: datetime) -> User:
+        try:
+            return await self.store.update_user(user_id, changes, now)
+        finally:
+            await self.cache.forget_user(user_id)
+
+    async def set_phone(self, user_id: str, phone: str, country_code: str, now: datetime) -> User:
+        try:
+            return await self.store.set_phone(user_id, phone, country_code, now)
+        finally:
+            await self.cache.forget_user(user_id)
+
+    async def revoke_user_sessions(self, user_id: str, now: datetime) -> int:
+        try:
+            return await self.store.revoke_user_sessions(user_id, now)
+        finally:
+            await self.cache.forget_user(user_id)  # a cached session needs its user: all go
+
+    async def delete_user(self, user_id: str) -> bool:
+        try:
+            return await self.store.delete_user(user_id)
+        finally:
+            await self.cache.forget_user(user_id)
+
+    async def get_user(self, user_id: str) -> User | None:
+        return await self.store.get_user(user_id)
+
+    async def get_session_key(self, appid: str, openid: str) -> str | None:
+        return await self.store.get_session_key(appid, openid)
+
+    async def ping(self) -> None:
+        await self.store.ping()

@@ -1,0 +1,305 @@
+"""The store contract: one class of tests, run against every Store.
+
+Each subclass supplies a ``store`` fixture: in memory, SQLite, PostgreSQL, MariaDB, and the
+same behind the session caches (which must not change what a store answers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wxauth.core.cache import CachedStore, LocalSessionCache
+from wxauth.core.memory import MemoryStore
+from wxauth.core.models import ClientInfo, LoginRecord, Session, User
+from wxauth.core.tokens import SessionPolicy, new_token
+from wxauth.errors import NotFound
+from wxauth.storage.sql import SqlStore
+
+from .conftest import emptied
+
+APPID = "wx1111111111111111"
+OTHER_APPID = "wx2222222222222222"
+NOW = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
+POLICY = SessionPolicy(
+    idle_ttl=timedelta(days=7), max_ttl=timedelta(days=30), touch_interval=timedelta(minutes=5)
+)
+
+NICKNAMES = [
+    "小明 🐼",  # CJK and an emoji outside the BMP (4 bytes in UTF-8: utf8mb4 on MySQL)
+    "👨‍👩‍👧‍👦 family",  # a ZWJ sequence
+    "مرحبا بالعالم",  # right to left
+    "𠀋𡈽𡌛",  # CJK extension B, also 4 bytes each
+    "Zoë e\u0301 \u202etxt",  # composed and combining accents, a bidi override
+    "🐼" * 100,  # the column's full length in characters
+]
+
+
+def login_record(
+    openid: str,
+    *,
+    appid: str = APPID,
+    now: datetime = NOW,
+    profile: dict[str, Any] | None = None,
+    unionid: str | None = None,
+    key: str = "ciphertext-1",
+    client: ClientInfo | None = None,
+) -> LoginRecord:
+    session = POLICY.new_session(new_token(), "", appid, now, client or ClientInfo())
+    return LoginRecord(
+        appid=appid,
+        openid=openid,
+        unionid=unionid,
+        session_key_ciphertext=key,
+        session=session,
+        profile=profile or {},
+    )
+
+
+async def login(store: Any, openid: str, **kwargs: Any) -> tuple[User, bool, Session]:
+    record = login_record(openid, **kwargs)
+    user, created = await store.record_login(record)
+    return user, created, dataclasses.replace(record.session, user_id=user.id)
+
+
+class StoreContract:
+    count = 1000  # sessions in the large-count test, over 250 users
+    concurrency = 10  # logins in flight at once in the large-count test
+
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[Any]:
+        raise NotImplementedError
+        yield
+
+    # -- users -------------------------------------------------------------------------------
+
+    async def test_first_login_creates_the_user_and_the_session(self, store: Any) -> None:
+        user, created, session = await login(store, "o-alice", unionid="u-alice")
+        assert created
+        assert (user.appid, user.openid, user.unionid) == (APPID, "o-alice", "u-alice")
+        assert user.created_at == user.last_login_at == NOW
+        found = await store.find_session(session.token_hash)
+        assert found is not None
+        assert found == (session, user)
+
+    async def test_a_second_login_reuses_the_user(self, store: Any) -> None:
+        first, _, _ = await login(store, "o-alice")
+        later = NOW + timedelta(hours=1)
+        again, created, session = await login(store, "o-alice", now=later, unionid="u-a")
+        assert not created
+        assert again.id == first.id
+        assert again.last_login_at == later and again.unionid == "u-a"
+        assert await store.find_session(session.token_hash) == (session, again)
+
+    async def test_racing_first_logins_make_one_user(self, store: Any) -> None:
+        results = await asyncio.gather(*(login(store, "o-racer") for _ in range(12)))
+        assert len({user.id for user, _, _ in results}) == 1
+        assert [created for _, created, _ in results].count(True) == 1
+        for user, _, session in results:
+            assert await store.find_session(session.token_hash) == (session, user)
+
+    async def test_openids_are_case_sensitive_and_per_app(self, store: Any) -> None:
+        ids = {
+            (await login(store, "oAbC"))[0].id,
+            (await login(store, "oabc"))[0].id,
+            (await login(store, "oAbC", appid=OTHER_APPID))[0].id,
+        }
+        assert len(ids) == 3
+
+    async def test_get_and_update_user(self, store: Any) -> None:
+        user, _, _ = await login(store, "o-alice")
+        assert await store.get_user(user.id) == user
+        assert await store.get_user("no-such-user") is None
+        later = NOW + timedelta(minutes=1)
+        updated = await store.update_user(user.id, {"nickname": "Alice", "gender": 2}, later)
+        assert (updated.nickname, updated.gender, updated.updated_at) == ("Alice", 2, later)
+        assert await store.get_user(user.id) == updated
+        with pytest.raises(NotFound):
+            await store.update_user("no-such-user", {"nickname": "x"}, later)
+
+    async def test_a_changed_user_is_seen_through_the_session(self, store: Any) -> None:
+        user, _, session = await login(store, "o-alice")
+        assert await store.find_session(session.token_hash) is not None
+        await store.update_user(user.id, {"nickname": "新名字"}, NOW)
+        found = await store.find_session(session.token_hash)
+        assert found is not None and found[1].nickname == "新名字"
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    async def test_unknown_session(self, store: Any) -> None:
+        assert await store.find_session("0" * 64) is None
+
+    async def test_touch_moves_last_seen_and_idle_expiry(self, store: Any) -> None:
+        _, _, session = await login(store, "o-alice")
+        seen = NOW + timedelta(hours=2)
+        idle = POLICY.idle_expiry(session, seen)
+        await store.touch_session(session.token_hash, seen, idle)
+        found = await store.find_session(session.token_hash)
+        assert found is not None
+        assert (found[0].last_seen_at, found[0].idle_expires_at) == (seen, idle)
+        assert found[0].expires_at == session.expires_at
+
+    async def test_revoke_once(self, store: Any) -> None:
+        _, _, session = await login(store, "o-alice")
+        _, _, other = await login(store, "o-alice")
+        assert await store.find_session(session.token_hash) is not None  # cached, if cached
+        later = NOW + timedelta(minutes=3)
+        assert await store.revoke_session(session.token_hash, later) is True
+        assert await store.revoke_session(session.token_hash, later) is False
+        assert await store.revoke_session("0" * 64, later) is False
+        found = await store.find_session(session.token_hash)
+        assert found is not None and found[0].revoked_at == later
+        assert not found[0].is_active(later)
+        still = await store.find_session(other.token_hash)
+        assert still is not None and still[0].is_active(later)
+
+    async def test_expiry_times_round_trip(self, store: Any) -> None:
+        _, _, session = await login(store, "o-alice")
+        found = await store.find_session(session.token_hash)
+        assert found is not None
+        stored = found[0]
+        for name in ("created_at", "last_seen_at", "idle_expires_at", "expires_at"):
+            value = getattr(stored, name)
+            assert value == getattr(session, name) and value.tzinfo is not None
+        assert stored.is_active(session.idle_expires_at - timedelta(microseconds=1))
+        assert not stored.is_active(session.idle_expires_at)
+
+    async def test_a_user_holds_several_sessions(self, store: Any) -> None:
+        sessions = [(await login(store, "o-alice"))[2] for _ in range(3)]
+        assert len({s.token_hash for s in sessions}) == 3
+        for session in sessions:
+            assert await store.find_session(session.token_hash) is not None
+
+    # -- session_keys ------------------------------------------------------------------------
+
+    async def test_the_newest_session_key_wins(self, store: Any) -> None:
+        await login(store, "o-alice", key="key-1")
+        await login(store, "o-alice", key="key-2")
+        await login(store, "o-alice", appid=OTHER_APPID, key="other-app")
+        assert await store.get_session_key(APPID, "o-alice") == "key-2"
+        assert await store.get_session_key(OTHER_APPID, "o-alice") == "other-app"
+        assert await store.get_session_key(APPID, "o-nobody") is None
+
+    # -- Unicode -----------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("nickname", NICKNAMES)
+    async def test_unicode_round_trips(self, store: Any, nickname: str) -> None:
+        client = ClientInfo(user_agent=f"微信/8.0 {nickname[:20]}", ip="::1")
+        user, _, session = await login(
+            store, "o-uni", profile={"nickname": nickname, "city": "القاهرة"}, client=client
+        )
+        assert user.nickname == nickname and user.city == "القاهرة"
+        found = await store.find_session(session.token_hash)
+        assert found is not None and found[0].user_agent == client.user_agent
+        renamed = await store.update_user(user.id, {"nickname": nickname[::-1]}, NOW)
+        assert renamed.nickname == nickname[::-1]
+        fetched = await store.get_user(user.id)
+        assert fetched is not None and fetched.nickname == nickname[::-1]
+
+    # -- counts and cleanup ------------------------------------------------------------------
+
+    async def test_thousands_of_sessions(self, store: Any) -> None:
+        old = NOW - timedelta(days=40)  # absolutely and idly expired by NOW
+        sessions: list[Session] = []
+        for first in range(0, self.count, self.concurrency):
+            batch = [
+                login(store, f"o-{n % 250}", now=old if n % 2 else NOW)
+                for n in range(first, first + self.concurrency)
+            ]
+            sessions += [session for _, _, session in await asyncio.gather(*batch)]
+        assert len({s.token_hash for s in sessions}) == self.count
+
+        deleted = await store.delete_expired_sessions(NOW, batch_size=300)
+
+        assert deleted == self.count // 2
+        assert await store.delete_expired_sessions(NOW, batch_size=300) == 0
+        found = await asyncio.gather(*(store.find_session(s.token_hash) for s in sessions[::7]))
+        assert [f is not None for f in found] == [s.created_at == NOW for s in sessions[::7]]
+
+    async def test_cleanup_spares_sessions_that_may_still_be_used(self, store: Any) -> None:
+        _, _, idle = await login(store, "o-a", now=NOW - timedelta(days=8))
+        _, _, touched = await login(store, "o-b", now=NOW - timedelta(days=8))
+        seen = NOW - timedelta(days=1)
+        await store.touch_session(touched.token_hash, seen, POLICY.idle_expiry(touched, seen))
+        _, _, revoked = await login(store, "o-c", now=NOW)
+        await store.revoke_session(revoked.token_hash, NOW)
+
+        assert await store.delete_expired_sessions(NOW) == 1
+
+        assert await store.find_session(idle.token_hash) is None
+        assert await store.find_session(touched.token_hash) is not None
+        # A revoked session goes once its idle expiry has passed: it is inactive till then.
+        assert await store.find_session(revoked.token_hash) is not None
+        assert (
+            await store.delete_expired_sessions(revoked.idle_expires_at + timedelta(seconds=1)) == 2
+        )
+
+    async def test_ping(self, store: Any) -> None:
+        await store.ping()
+
+
+class TestMemoryStore(StoreContract):
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[Any]:
+        yield MemoryStore()
+
+
+class TestCachedMemoryStore(StoreContract):
+    """A long TTL, so that only the cache's own forgetting keeps it right."""
+
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[Any]:
+        yield CachedStore(MemoryStore(), LocalSessionCache(ttl=3600))
+
+
+class TestSqliteStore(StoreContract):
+    concurrency = 1  # SQLite has one writer: waiting writers back off in sleeps of up to 100 ms
+
+    @pytest.fixture
+    async def store(self, db_path: Path) -> AsyncIterator[Any]:
+        engine = await emptied(f"sqlite+aiosqlite:///{db_path}")
+        yield SqlStore(engine)
+        await engine.dispose()
+
+
+class TestPostgresStore(StoreContract):
+    @pytest.fixture
+    async def store(self, postgres_url: str) -> AsyncIterator[Any]:
+        engine = await emptied(postgres_url)
+        yield SqlStore(engine)
+        await engine.dispose()
+
+
+class TestMariaDbStore(StoreContract):
+    @pytest.fixture
+    async def store(self, mariadb_url: str) -> AsyncIterator[Any]:
+        engine = await emptied(mariadb_url)
+        yield SqlStore(engine)
+        await engine.dispose()
+
+
+class TestRedisCachedPostgresStore(StoreContract):
+    """PostgreSQL behind both cache tiers, with a long in-process TTL."""
+
+    count = 200  # PostgreSQL's large count is tested above; this is about the cache
+
+    @pytest.fixture
+    async def store(
+        self, postgres_url: str, redis_url: str, redis_prefix: str
+    ) -> AsyncIterator[Any]:
+        from wxauth.storage.redis import create_redis
+        from wxauth.storage.redis_cache import RedisSessionCache
+
+        engine = await emptied(postgres_url)
+        redis = create_redis(redis_url)
+        cache = RedisSessionCache(redis, LocalSessionCache(ttl=3600), prefix=redis_prefix, ttl_s=60)
+        yield CachedStore(SqlStore(engine), cache)
+        await cache.aclose()
+        await redis.aclose()
+        await engine.dispose()
