@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests import procs
+from tests import processes
 from wxauth.demo import DEMO_APPID
 
 
@@ -34,12 +34,12 @@ async def log_in_until_killed(
 
 async def test_tokens_survive_kill_9(tmp_path: Path) -> None:
     db = tmp_path / "durable.db"
-    port = procs.free_port()
+    port = processes.free_port()
     base = f"http://127.0.0.1:{port}"
     args = ["dev", "--port", str(port), "--db", str(db), "--log-level", "warning"]
     env = {"WXAUTH_CONFIG": "", "WXAUTH_RATE_LIMIT_LOGIN_IP": "0"}
     tokens: list[str] = []
-    with procs.running(args, f"{base}/healthz", env=env, log=tmp_path / "dev.log") as server:
+    with processes.running(args, port=port, env=env, log=tmp_path / "dev.log") as server:
         stop = asyncio.Event()
         workers = [
             asyncio.create_task(log_in_until_killed(w, base, tokens, stop)) for w in range(6)
@@ -52,7 +52,7 @@ async def test_tokens_survive_kill_9(tmp_path: Path) -> None:
         stop.set()
         await asyncio.gather(*workers)
 
-    with procs.running(args, f"{base}/healthz", env=env, log=tmp_path / "dev.log"):
+    with processes.running(args, port=port, env=env, log=tmp_path / "dev.log"):
         async with httpx.AsyncClient(base_url=base) as client:
             for token in tokens:
                 me = await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import procs
+from tests import processes
 from tests.conftest import APPID, SECRET, Harness, bearer, close_harness, open_harness
 from wxauth.config import Settings
 from wxauth.errors import WeChatUnavailable
@@ -148,11 +148,11 @@ async def test_same_code_twice_at_once_is_exchanged_once(
 
 
 async def test_simulator_process_drops_connections_for_real() -> None:
-    port = procs.free_port()
+    port = processes.free_port()
     base = f"http://127.0.0.1:{port}"
     fault = json.dumps({"path": CODE2SESSION, "rate": 1, "drop": True})
     args = ["simulator", "--port", str(port), "--app", f"{APPID}:{SECRET}", "--fault", fault]
-    with procs.running(args, f"{base}/sim/stats", env={"WXAUTH_CONFIG": ""}):
+    with processes.running(args, port=port, ready_path="/sim/stats", env={"WXAUTH_CONFIG": ""}):
         async with httpx.AsyncClient(base_url=base) as raw:
             with pytest.raises(httpx.RemoteProtocolError):
                 await raw.get(CODE2SESSION, params={"appid": APPID})

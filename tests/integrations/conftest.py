@@ -4,7 +4,6 @@ and a monotonic clock the verifiers' caches read, moved by hand."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import APPID, SECRET, bearer
+from tests.processes import free_port
 
 SERVICE_KEY = "integration-service-key-0123456789"
 START_TIMEOUT_S = 60.0
@@ -30,13 +30,6 @@ class MonotonicClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -6,11 +6,8 @@ import asyncio
 import os
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,11 +15,10 @@ from typer.testing import CliRunner
 
 from tests.conftest import APPID, SECRET, bearer
 from tests.multiprocess.conftest import REDIS_URL
+from tests.processes import WXAUTH, stop, wait_until_up
 from wxauth.cli import app as cli
 from wxauth.core.keyring import generate_key
 from wxauth.storage.migrate import upgrade
-
-WXAUTH = str(Path(sys.executable).with_name("wxauth"))
 
 
 def free_ports(count: int) -> list[int]:
@@ -35,20 +31,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for sock in socks:
             sock.close()
-
-
-def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
 
 
 @dataclass
@@ -111,13 +93,7 @@ def deployment(
         )
     finally:
         for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
         log.close()
 
 
