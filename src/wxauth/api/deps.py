@@ -15,7 +15,11 @@ from wxauth.errors import InvalidToken
 bearer = HTTPBearer(auto_error=False, description="The wxauth session token from /v1/login.")
 
 
-def get_service(request: Request) -> WxAuth:
+# Every dependency here is ``async def`` although none awaits: FastAPI runs plain ``def``
+# dependencies in a thread pool, and two thread hops cost more than the whole token check.
+
+
+async def get_service(request: Request) -> WxAuth:
     service: WxAuth = request.app.state.wxauth
     return service
 
@@ -24,16 +28,20 @@ ServiceDep = Annotated[WxAuth, Depends(get_service)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def bearer_token(credentials: Credentials) -> str:
+def token_of(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidToken()
     return credentials.credentials
 
 
+async def bearer_token(credentials: Credentials) -> str:
+    return token_of(credentials)
+
+
 TokenDep = Annotated[str, Depends(bearer_token)]
 
 
-def get_limiter(request: Request) -> RateLimiter:
+async def get_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.limiter
     return limiter
 
@@ -41,10 +49,26 @@ def get_limiter(request: Request) -> RateLimiter:
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 
 
-async def current_auth(
-    service: ServiceDep, token: TokenDep, limiter: LimiterDep, request: Request
-) -> Authenticated:
-    await limiter.hit_token(token, request.app.state.settings.rate_limit_token)
+async def current_auth(request: Request, credentials: Credentials) -> Authenticated:
+    # Flat on purpose: each level of nested dependencies costs FastAPI more than the
+    # token check itself once sessions are cached.
+    return await _authenticate(request, token_of(credentials))
+
+
+async def authenticate_request(request: Request) -> Authenticated:
+    """What ``AuthDep`` gives, without FastAPI's dependency injection (for the hottest
+    routes): the bearer token of ``request``, checked; :class:`InvalidToken` otherwise."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken()
+    return await _authenticate(request, token.strip())
+
+
+async def _authenticate(request: Request, token: str) -> Authenticated:
+    """The per-token rate limit, then the token check."""
+    state = request.app.state
+    await state.limiter.hit_token(token, state.settings.rate_limit_token)
+    service: WxAuth = state.wxauth
     return await service.authenticate(token)
 
 
@@ -58,7 +82,7 @@ async def current_user(auth: AuthDep) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def client_info(request: Request) -> ClientInfo:
+async def client_info(request: Request) -> ClientInfo:
     user_agent = request.headers.get("user-agent")
     return ClientInfo(
         user_agent=user_agent[:256] if user_agent else None,

@@ -17,6 +17,7 @@ import httpx
 from wxauth import redact
 from wxauth.errors import WeChatError, WeChatUnavailable, WxAuthError
 from wxauth.wechat.errcodes import CODE_USED, SYSTEM_BUSY, error_for
+from wxauth.wechat.pool import PoolShards
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class WeChatClient:
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout),
-            transport=transport,
+            transport=transport or PoolShards(),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
             headers={"User-Agent": "wxauth"},
         )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
-from wxauth.api.deps import CurrentUser, ServiceDep
+from wxauth.api.deps import CurrentUser, ServiceDep, authenticate_request
 from wxauth.api.schemas import ErrorBody, ProfileUpdate, UserPublic
 from wxauth.errors import InvalidRequest
 
@@ -18,9 +18,16 @@ router = APIRouter(
 )
 
 
-@router.get("")
-async def read_me(user: CurrentUser) -> UserPublic:
-    return UserPublic.of(user)
+@router.get(
+    "",
+    response_model=UserPublic,
+    openapi_extra={"security": [{"HTTPBearer": []}]},
+)
+async def read_me(request: Request) -> Response:
+    """The signed-in user. This is the token check that clients and other backends call
+    most, so it skips the dependency chain and FastAPI's re-validation of the answer."""
+    auth = await authenticate_request(request)
+    return Response(UserPublic.of(auth.user).model_dump_json(), media_type="application/json")
 
 
 @router.post(

@@ -1,0 +1,1 @@
+"""Login services written the plain way, to measure wxauth against."""

@@ -1,0 +1,127 @@
+"""One whole run: every scenario in order, then the targets checked, then the tables written."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+from bench import scenarios
+from bench.library import library_check
+from bench.report import Check, Results, Row, write
+from bench.scenarios import Plan
+from wxauth.storage.migrate import upgrade
+
+QUICK = Plan(
+    duration_s=2.0,
+    warmup_s=0.5,
+    login_levels=(200,),
+    tokens=50,
+    max_codes=1500,
+)
+
+
+def plan_for(*, quick: bool, duration_s: float | None, baseline: bool, latency_ms: int) -> Plan:
+    plan = QUICK if quick else Plan()
+    changes: dict[str, object] = {"baseline": baseline, "wechat_latency_ms": latency_ms}
+    if duration_s is not None:
+        changes["duration_s"] = duration_s
+    return dataclasses.replace(plan, **changes)  # type: ignore[arg-type]
+
+
+async def run_all(plan: Plan, workdir: Path, out: Path, *, quick: bool) -> tuple[Path, Path]:
+    results = Results(mode="quick" if quick else "full", settings=dataclasses.asdict(plan))
+    database_url = f"sqlite+aiosqlite:///{workdir / 'wxauth.db'}"
+    await asyncio.to_thread(upgrade, database_url)  # alembic runs its own event loop
+    top = max(plan.login_levels)
+    with scenarios.wechat_simulator(plan, workdir) as sim:
+        with scenarios.wxauth_server(sim, workdir, database_url) as api:
+            await scenarios.token_check(api, sim, plan, results)
+            await scenarios.login(api, sim, plan, results, label="login", levels=plan.login_levels)
+        if plan.baseline:
+            with scenarios.flask_baseline(sim, workdir, plan.baseline_workers) as flask:
+                await scenarios.login(flask, sim, plan, results, label="baseline", levels=(top,))
+                workers = plan.baseline_workers
+                bound = workers / (plan.wechat_latency_ms / 1000)
+                sim_note = results.rows[-1].note.split("; ")[-1]
+                note = f"gunicorn -w {workers}: bound {bound:.0f}/s; {sim_note}"
+                results.rows[-1] = dataclasses.replace(results.rows[-1], note=note)
+    results.library = await library_check(workdir, duration_s=plan.duration_s)
+    results.checks = checks(results, plan)
+    return write(results, out)
+
+
+def checks(results: Results, plan: Plan) -> list[Check]:
+    """The issue's targets, each as measured in this run."""
+    found: list[Check] = []
+    high, low, top = plan.high_connections, plan.low_connections, max(plan.login_levels)
+    health, me = (
+        results.find("token check", "/healthz", high),
+        results.find("token check", "/v1/me", high),
+    )
+    if health and me:
+        ratio = me.rps / health.rps if health.rps else 0.0
+        per_cpu = _per_cpu(me) / _per_cpu(health) if _per_cpu(health) else 0.0
+        detail = (
+            f"{me.rps} vs {health.rps} req/s at {high} connections; "
+            f"per server CPU-second {per_cpu:.3f}"
+        )
+        found.append(
+            Check("token check / healthz throughput", round(ratio, 3), 0.7, ratio >= 0.7, detail)
+        )
+    me_low = results.find("token check", "/v1/me", low)
+    if me_low:
+        found.append(
+            Check(
+                f"token check p99 at {low} connections (ms)",
+                me_low.p99_ms,
+                10.0,
+                me_low.p99_ms < 10.0,
+                f"p50 {me_low.p50_ms} ms",
+            )
+        )
+    login, base = (
+        results.find("login", "/v1/login", top),
+        results.find("baseline", "/v1/login", top),
+    )
+    if login and base:
+        ratio = login.rps / base.rps if base.rps else 0.0
+        found.append(
+            Check(
+                f"login / baseline throughput at {top}",
+                round(ratio, 2),
+                10.0,
+                ratio >= 10.0,
+                f"{login.rps} vs {base.rps} logins/s",
+            )
+        )
+    if login:
+        bound = top / (plan.wechat_latency_ms / 1000)
+        ratio = login.rps / bound
+        cpu_bound = login.server_cpu_pct >= 90.0
+        found.append(
+            Check(
+                f"login / bound at {top}",
+                round(ratio, 3),
+                0.5,
+                ratio >= 0.5 or cpu_bound,
+                f"{login.rps} of {bound:.0f} logins/s; server CPU {login.server_cpu_pct}%",
+            )
+        )
+    if results.library:
+        rate = results.library["checks_per_s"]
+        found.append(
+            Check(
+                "library token checks per second",
+                rate,
+                100_000,
+                rate >= 100_000,
+                f"{results.library['us_per_check']} us each",
+            )
+        )
+    return found
+
+
+def _per_cpu(row: Row) -> float:
+    """Requests per second of server CPU: steadier than req/s when the machine is shared."""
+    return row.rps / (row.server_cpu_pct / 100) if row.server_cpu_pct else 0.0

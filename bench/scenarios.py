@@ -1,0 +1,182 @@
+"""The HTTP scenarios: token check against /healthz, login against the bound and the baseline.
+
+Every server runs as its own process: the WeChat simulator (with a fixed latency), ``wxauth
+serve`` on a migrated temporary SQLite database, and the Flask baseline under gunicorn. Codes
+are minted from the simulator before each timed run, so a run measures only the login.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.load import LoadResult, build_request, cycle, once_each, run_load
+from bench.procs import WXAUTH, Server, Usage, free_port, running, usage
+from bench.report import Results, Row
+
+APPID = "wxbench000000000001"
+SECRET = "bench-secret-0123456789abcdef"
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how hard each run drives its server."""
+
+    duration_s: float = 5.0
+    warmup_s: float = 1.0
+    high_connections: int = 100
+    low_connections: int = 10
+    login_levels: tuple[int, ...] = (10, 50, 200)
+    wechat_latency_ms: int = 50
+    tokens: int = 200
+    max_codes: int = 6000
+    baseline: bool = True
+    baseline_workers: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1) + 1)
+
+
+def _json_request(
+    path: str, payload: dict[str, str], headers: dict[str, str] | None = None
+) -> bytes:
+    body = json.dumps(payload).encode()
+    return build_request("POST", path, HOST, body=body, headers=headers)
+
+
+async def _collect(server: Server, requests: list[bytes], field_name: str) -> list[str]:
+    """Send each request once (50 at a time) and keep ``field_name`` of each 200 answer."""
+    found: list[str] = []
+
+    def keep(status: int, body: bytes) -> None:
+        if status == 200:
+            found.append(json.loads(body)[field_name])
+
+    await run_load(
+        HOST, server.port, once_each(requests), connections=50, duration_s=120, on_answer=keep
+    )
+    if len(found) != len(requests):
+        raise RuntimeError(f"{server.name}: {len(requests) - len(found)} setup calls failed")
+    return found
+
+
+async def mint_codes(sim: Server, count: int, prefix: str) -> list[str]:
+    """What ``wx.login`` gives ``count`` distinct users (each login makes a new user)."""
+    asks = [
+        _json_request("/sim/login", {"appid": APPID, "user": f"{prefix}-{i}"}) for i in range(count)
+    ]
+    return await _collect(sim, asks, "code")
+
+
+def login_requests(codes: list[str]) -> list[bytes]:
+    return [_json_request("/v1/login", {"code": code, "appid": APPID}) for code in codes]
+
+
+async def timed(
+    server: Server, requests: list[bytes], *, connections: int, duration_s: float, repeat: bool
+) -> tuple[LoadResult, tuple[Usage, Usage]]:
+    processes = server.processes()
+    before = usage(processes)
+    source = cycle(requests) if repeat else once_each(requests)
+    load = await run_load(HOST, server.port, source, connections=connections, duration_s=duration_s)
+    return load, (before, usage(processes))
+
+
+async def token_check(api: Server, sim: Server, plan: Plan, results: Results) -> None:
+    """GET /v1/me with warm tokens against GET /healthz, on the same server in the same run."""
+    codes = await mint_codes(sim, plan.tokens, "token")
+    tokens = await _collect(api, login_requests(codes), "token")
+    me = [
+        build_request("GET", "/v1/me", HOST, headers={"Authorization": f"Bearer {t}"})
+        for t in tokens
+    ]
+    health = [build_request("GET", "/healthz", HOST)]
+    for target, requests in (("/healthz", health), ("/v1/me", me)):
+        await timed(
+            api, requests, connections=plan.low_connections, duration_s=plan.warmup_s, repeat=True
+        )
+        for connections in (plan.high_connections, plan.low_connections, 1):
+            load, use = await timed(
+                api, requests, connections=connections, duration_s=plan.duration_s, repeat=True
+            )
+            results.rows.append(Row.of("token check", target, connections, load, use))
+
+
+async def login(
+    server: Server,
+    sim: Server,
+    plan: Plan,
+    results: Results,
+    *,
+    label: str,
+    levels: tuple[int, ...],
+) -> None:
+    """POST /v1/login with fresh codes at each concurrency level."""
+    latency_s = plan.wechat_latency_ms / 1000
+    for connections in levels:
+        bound = connections / latency_s
+        count = min(plan.max_codes, int(bound * plan.duration_s) + connections)
+        codes = await mint_codes(sim, count, f"{label}-{connections}")
+        sim_before = usage(sim.processes())
+        load, use = await timed(
+            server,
+            login_requests(codes),
+            connections=connections,
+            duration_s=plan.duration_s,
+            repeat=False,
+        )
+        sim_cpu = 100 * (usage(sim.processes()).cpu_s - sim_before.cpu_s) / load.elapsed_s
+        note = f"bound {bound:.0f}/s; simulator CPU {sim_cpu:.0f}%"
+        results.rows.append(Row.of(label, "/v1/login", connections, load, use, note))
+
+
+@contextmanager
+def wechat_simulator(plan: Plan, workdir: Path) -> Iterator[Server]:
+    port = free_port()
+    argv = [*WXAUTH, "simulator", "--port", str(port), "--app", f"{APPID}:{SECRET}"]
+    argv += ["--latency-ms", str(plan.wechat_latency_ms), "--log-level", "warning"]
+    with running(
+        "simulator", argv, port=port, env={}, workdir=workdir, ready_path="/sim/stats"
+    ) as sim:
+        yield sim
+
+
+@contextmanager
+def wxauth_server(sim: Server, workdir: Path, database_url: str) -> Iterator[Server]:
+    from wxauth.core.keyring import generate_key
+
+    port = free_port()
+    env = {
+        "WXAUTH_DATABASE_URL": database_url,
+        "WXAUTH_APPS": f"{APPID}:{SECRET}",
+        "WXAUTH_SECRET_KEYS": generate_key(),
+        "WXAUTH_WECHAT_BASE_URL": sim.base,
+        # The load comes from one address and a few tokens: the rate limits (which protect a
+        # real deployment) are off, so that what is measured is the work of a request.
+        "WXAUTH_RATE_LIMIT_LOGIN_IP": "0",
+        "WXAUTH_RATE_LIMIT_LOGIN_APPID": "0",
+        "WXAUTH_RATE_LIMIT_TOKEN": "0",
+    }
+    argv = [*WXAUTH, "serve", "--port", str(port), "--log-level", "warning"]
+    with running("wxauth", argv, port=port, env=env, workdir=workdir, ready_path="/healthz") as api:
+        yield api
+
+
+@contextmanager
+def flask_baseline(sim: Server, workdir: Path, workers: int) -> Iterator[Server]:
+    port = free_port()
+    env = {
+        "BASELINE_DB": str(workdir / "baseline.db"),
+        "BASELINE_WECHAT_URL": sim.base,
+        "BASELINE_APPS": f"{APPID}:{SECRET}",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    argv = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"{HOST}:{port}"]
+    argv += ["--log-level", "warning", "bench.baselines.flask_login:app"]
+    with running(
+        "baseline", argv, port=port, env=env, workdir=workdir, ready_path="/healthz"
+    ) as app:
+        yield app

@@ -1,0 +1,65 @@
+"""The benchmark's machinery, end to end on a tiny load: real server, simulator and baseline
+processes, the load generator, the library check, and a well-formed results table.
+
+Nothing here asserts a speed: the machine is shared and the load is a few requests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("psutil", reason="the bench needs psutil: pip install -e '.[dev]'")
+
+from bench.run import QUICK, run_all
+from bench.scenarios import Plan
+
+HAS_BASELINE = all(importlib.util.find_spec(m) for m in ("flask", "requests", "gunicorn"))
+TINY: Plan = dataclasses.replace(
+    QUICK,
+    duration_s=0.3,
+    warmup_s=0.1,
+    high_connections=4,
+    low_connections=2,
+    login_levels=(3,),
+    tokens=4,
+    max_codes=12,
+    baseline=HAS_BASELINE,
+    baseline_workers=2,
+)
+
+
+async def test_quick_machinery_writes_a_well_formed_table(tmp_path: Path) -> None:
+    json_path, md_path = await run_all(TINY, tmp_path, tmp_path / "out", quick=True)
+
+    data = json.loads(json_path.read_text())
+    rows = {(r["scenario"], r["target"], r["connections"]): r for r in data["rows"]}
+    expected = {
+        ("token check", "/healthz", 4),
+        ("token check", "/healthz", 2),
+        ("token check", "/healthz", 1),
+        ("token check", "/v1/me", 1),
+        ("token check", "/v1/me", 4),
+        ("token check", "/v1/me", 2),
+        ("login", "/v1/login", 3),
+    }
+    if HAS_BASELINE:
+        expected.add(("baseline", "/v1/login", 3))
+    assert set(rows) == expected
+    for row in rows.values():
+        assert row["requests"] > 0 and row["errors"] == 0, row
+        assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
+        assert row["server_rss_mb"] > 0 and row["client_cpu_pct"] >= 0
+    assert data["library"]["checks"] > 0 and data["library"]["checks_per_s"] > 0
+    names = {check["name"] for check in data["checks"]}
+    assert "token check / healthz throughput" in names
+    assert all(isinstance(check["met"], bool) for check in data["checks"])
+
+    table = md_path.read_text()
+    assert "| scenario | target | conns |" in table
+    assert table.count("\n| token check |") == 6
+    assert "## Targets" in table
