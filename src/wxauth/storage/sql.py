@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Delete, Insert, Row, delete, func, select, text, update
+from sqlalchemy import Delete, Insert, Row, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wxauth.core.models import LoginEvent, LoginRecord, Session, User
 from wxauth.core.service import new_user_id
 from wxauth.errors import NotFound
+from wxauth.storage.sqlite_reads import sqlite_reads
 from wxauth.storage.tables import login_events, sessions, users, wechat_sessions
 
 USER_COLUMNS = [c.label(f"u_{c.name}") for c in users.c]
 SESSION_COLUMNS = [c.label(f"s_{c.name}") for c in sessions.c]
 
 
-def _user(row: Row[Any]) -> User:
-    m = row._mapping
+FIND_SESSION = (
+    select(*SESSION_COLUMNS, *USER_COLUMNS)
+    .join_from(sessions, users, sessions.c.user_id == users.c.id)
+    .where(sessions.c.token_hash == bindparam("token_hash"))
+)
+
+
+def _user(row: Row[Any] | Mapping[str, Any]) -> User:
+    m = row._mapping if isinstance(row, Row) else row
     return User(**{c.name: m[f"u_{c.name}"] for c in users.c})
 
 
-def _session(row: Row[Any]) -> Session:
-    m = row._mapping
+def _session(row: Row[Any] | Mapping[str, Any]) -> Session:
+    m = row._mapping if isinstance(row, Row) else row
     return Session(**{c.name: m[f"s_{c.name}"] for c in sessions.c})
 
 
@@ -34,6 +44,7 @@ class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
+        self._inline_reads = sqlite_reads(engine.url, FIND_SESSION)
 
     def __repr__(self) -> str:
         return f"SqlStore({self._dialect})"
@@ -124,14 +135,19 @@ class SqlStore:
         await conn.execute(stmt)
 
     async def find_session(self, token_hash: str) -> tuple[Session, User] | None:
-        query = (
-            select(*SESSION_COLUMNS, *USER_COLUMNS)
-            .join_from(sessions, users, sessions.c.user_id == users.c.id)
-            .where(sessions.c.token_hash == token_hash)
-        )
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+        row: Row[Any] | Mapping[str, Any] | None = None
+        if self._inline_reads is not None:
+            try:
+                row = self._inline_reads.first({"token_hash": token_hash})
+            except sqlite3.OperationalError:
+                row = await self._find_session_row(token_hash)  # busy: wait off the loop
+        else:
+            row = await self._find_session_row(token_hash)
         return None if row is None else (_session(row), _user(row))
+
+    async def _find_session_row(self, token_hash: str) -> Row[Any] | None:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(FIND_SESSION, {"token_hash": token_hash})).first()
 
     async def touch_session(
         self, token_hash: str, last_seen_at: datetime, idle_expires_at: datetime
