@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Delete, Insert, Row, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wxauth.core.models import LoginEvent, LoginRecord, Session, User
 from wxauth.core.service import new_user_id
 from wxauth.errors import NotFound
+from wxauth.storage.engine import sqlite_thread_engine
 from wxauth.storage.sqlite_reads import sqlite_reads
 from wxauth.storage.tables import login_events, sessions, users, wechat_sessions
+
+T = TypeVar("T")
 
 USER_COLUMNS = [c.label(f"u_{c.name}") for c in users.c]
 SESSION_COLUMNS = [c.label(f"s_{c.name}") for c in sessions.c]
@@ -45,29 +51,45 @@ class SqlStore:
         self.engine = engine
         self._dialect = engine.dialect.name
         self._inline_reads = sqlite_reads(engine.url, FIND_SESSION)
+        self._thread_engine = sqlite_thread_engine(engine)
+        if self._thread_engine is not None:
+            weakref.finalize(self, self._thread_engine.dispose)
 
     def __repr__(self) -> str:
         return f"SqlStore({self._dialect})"
 
-    async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
-        now = record.session.created_at
+    async def _write(self, body: Callable[[Connection], T]) -> T:
+        """Run ``body`` in one write transaction: whole in a worker thread on SQLite, through
+        the async engine elsewhere."""
+        if self._thread_engine is not None:
+            return await asyncio.to_thread(self._write_in_thread, body)
         async with self.engine.begin() as conn:
-            created = await self._upsert_user(conn, record, now)
-            row = (
-                await conn.execute(
-                    select(*USER_COLUMNS).where(
-                        users.c.appid == record.appid, users.c.openid == record.openid
-                    )
-                )
-            ).one()
-            user = _user(row)
-            await self._save_session_key(conn, record, now)
-            session_values = {c.name: getattr(record.session, c.name) for c in sessions.c}
-            session_values["user_id"] = user.id
-            await conn.execute(sessions.insert().values(**session_values))
+            return await conn.run_sync(body)
+
+    def _write_in_thread(self, body: Callable[[Connection], T]) -> T:
+        assert self._thread_engine is not None
+        with self._thread_engine.begin() as conn:
+            return body(conn)
+
+    async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
+        return await self._write(lambda conn: self._record_login(conn, record))
+
+    def _record_login(self, conn: Connection, record: LoginRecord) -> tuple[User, bool]:
+        now = record.session.created_at
+        created = self._upsert_user(conn, record, now)
+        row = conn.execute(
+            select(*USER_COLUMNS).where(
+                users.c.appid == record.appid, users.c.openid == record.openid
+            )
+        ).one()
+        user = _user(row)
+        self._save_session_key(conn, record, now)
+        session_values = {c.name: getattr(record.session, c.name) for c in sessions.c}
+        session_values["user_id"] = user.id
+        conn.execute(sessions.insert().values(**session_values))
         return user, created
 
-    async def _upsert_user(self, conn: AsyncConnection, record: LoginRecord, now: datetime) -> bool:
+    def _upsert_user(self, conn: Connection, record: LoginRecord, now: datetime) -> bool:
         """Insert the user, or update its login fields; True when it was inserted."""
         new_id = new_user_id()
         values = {
@@ -91,11 +113,11 @@ class SqlStore:
             # One statement that locks the row exclusively at once: INSERT IGNORE takes a
             # shared lock on the duplicate, and racing first logins then deadlock upgrading it.
             upsert = mysql.insert(users).values(**values).on_duplicate_key_update(changes)
-            await conn.execute(upsert)
-            return await conn.scalar(select(users.c.id).where(*same_user)) == new_id
-        created = (await conn.execute(self._insert_ignore(values))).rowcount == 1
+            conn.execute(upsert)
+            return conn.scalar(select(users.c.id).where(*same_user)) == new_id
+        created = conn.execute(self._insert_ignore(values)).rowcount == 1
         if not created:
-            await conn.execute(update(users).where(*same_user).values(**changes))
+            conn.execute(update(users).where(*same_user).values(**changes))
         return created
 
     def _insert_ignore(self, values: dict[str, Any]) -> Insert:
@@ -113,9 +135,7 @@ class SqlStore:
             )
         return users.insert().values(**values).prefix_with("IGNORE")
 
-    async def _save_session_key(
-        self, conn: AsyncConnection, record: LoginRecord, now: datetime
-    ) -> None:
+    def _save_session_key(self, conn: Connection, record: LoginRecord, now: datetime) -> None:
         values = {
             "appid": record.appid,
             "openid": record.openid,
@@ -132,7 +152,7 @@ class SqlStore:
             )
         else:
             stmt = mysql.insert(wechat_sessions).values(**values).on_duplicate_key_update(**changed)
-        await conn.execute(stmt)
+        conn.execute(stmt)
 
     async def find_session(self, token_hash: str) -> tuple[Session, User] | None:
         row: Row[Any] | Mapping[str, Any] | None = None
@@ -199,8 +219,8 @@ class SqlStore:
 
     async def add_login_event(self, event: LoginEvent) -> None:
         values = {c.name: getattr(event, c.name) for c in login_events.c if c.name != "id"}
-        async with self.engine.begin() as conn:
-            await conn.execute(login_events.insert().values(**values))
+        statement = login_events.insert().values(**values)
+        await self._write(lambda conn: conn.execute(statement))
 
     async def list_login_events(
         self, *, limit: int, user_id: str | None = None
