@@ -33,6 +33,7 @@ class WxAuthError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
     default_message: ClassVar[str] = "Internal error."
+    default_retry_after: ClassVar[int | None] = None  # seconds, sent as Retry-After
 
     def __init__(
         self,
@@ -43,7 +44,7 @@ class WxAuthError(Exception):
     ) -> None:
         self.message = message or self.default_message
         self.wechat_errcode = wechat_errcode
-        self.retry_after = retry_after
+        self.retry_after = self.default_retry_after if retry_after is None else retry_after
         super().__init__(self.message)
 
     def headers(self) -> dict[str, str]:
@@ -117,14 +118,7 @@ class RateLimited(WxAuthError):
     code = "rate_limited"
     default_message = "Too many requests; retry later."
 
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        wechat_errcode: int | None = None,
-        retry_after: int | None = 60,
-    ) -> None:
-        super().__init__(message, wechat_errcode=wechat_errcode, retry_after=retry_after)
+    default_retry_after = 60
 
 
 class ServerMisconfigured(WxAuthError):
@@ -144,14 +138,7 @@ class WeChatUnavailable(WxAuthError):
     code = "wechat_unavailable"
     default_message = "WeChat is unavailable; retry later."
 
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        wechat_errcode: int | None = None,
-        retry_after: int | None = 5,
-    ) -> None:
-        super().__init__(message, wechat_errcode=wechat_errcode, retry_after=retry_after)
+    default_retry_after = 5
 
 
 class AuthUnavailable(WxAuthError):
@@ -161,11 +148,4 @@ class AuthUnavailable(WxAuthError):
     code = "auth_unavailable"
     default_message = "The login service cannot be reached to check the token; retry later."
 
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        wechat_errcode: int | None = None,
-        retry_after: int | None = 5,
-    ) -> None:
-        super().__init__(message, wechat_errcode=wechat_errcode, retry_after=retry_after)
+    default_retry_after = 5
