@@ -59,7 +59,8 @@ class RateLimiter:
 
     async def hit_token(self, token: str, limit: int) -> None:
         # The token itself never becomes a key (Redis keys show up in monitoring).
-        await self.hit("token", hash_token(token)[:32], limit)
+        if limit > 0:  # no hashing on the token check's path when the limit is off
+            await self.hit("token", hash_token(token)[:32], limit)
 
     async def _count(self, scope: str, key: str, index: int) -> int:
         if self._redis is None:
