@@ -42,7 +42,7 @@ _FILTER = RedactingFilter()
 
 def install(*logger_names: str) -> None:
     """Attach the redacting filter to the named loggers (idempotent)."""
-    for name in logger_names or ("httpx", "httpcore", "uvicorn.access"):
+    for name in logger_names or ("httpx", "httpcore", "aiohttp.client", "uvicorn.access"):
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)

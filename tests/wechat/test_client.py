@@ -114,12 +114,13 @@ async def test_secret_and_code_never_logged(
 
 async def test_code_is_url_encoded(sim_state: SimulatorState) -> None:
     seen: list[httpx.URL] = []
+    app = create_simulator_app(sim_state)
 
-    async def record(request: httpx.Request) -> None:
+    async def record(request: httpx.Request) -> httpx.Response:
         seen.append(request.url)
+        return await httpx.ASGITransport(app=app).handle_async_request(request)
 
-    client = client_for(sim_state)
-    client._http.event_hooks["request"] = [record]
+    client = WeChatClient("http://wechat.test", transport=httpx.MockTransport(record))
     with pytest.raises(InvalidCode):
         await client.code2session(APPID, SECRET, "a&secret=x#y")
     assert "js_code=a%26secret%3Dx%23y" in str(seen[0])

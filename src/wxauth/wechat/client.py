@@ -1,6 +1,7 @@
 """Async client for WeChat's server APIs.
 
-One pooled ``httpx.AsyncClient`` with timeouts. Transport failures and WeChat's errcodes are
+Requests go out through :mod:`wxauth.wechat.http` (aiohttp over the network, an httpx
+transport in-process), under one deadline per call. Transport failures and WeChat's errcodes are
 translated here, at one boundary, into :mod:`wxauth.errors`; the app secret and the login code
 never appear in a log line or an exception message.
 """
@@ -13,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from wxauth import redact
 from wxauth.errors import WeChatError, WeChatUnavailable, WxAuthError
 from wxauth.wechat.errcodes import CODE_USED, SYSTEM_BUSY, error_for
-from wxauth.wechat.pool import PoolShards
+from wxauth.wechat.http import TRANSPORT_ERRORS, sender_for
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +47,10 @@ class WeChatClient:
     ) -> None:
         redact.install()
         self._timeout = timeout
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout),
-            transport=transport or PoolShards(),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            headers={"User-Agent": "wxauth"},
-        )
+        self._http = sender_for(base_url, timeout=timeout, transport=transport)
+
+    def __repr__(self) -> str:
+        return f"WeChatClient({self._http!r})"
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -103,24 +102,24 @@ class WeChatClient:
         WeChat's errcodes are left to the caller (they mean different things per path).
         """
         try:
-            # httpx's timeouts are per phase and in-process transports ignore them: the
-            # deadline bounds the whole call.
+            # In-process transports ignore httpx's per-phase timeouts: the deadline bounds
+            # the whole call, whichever way it goes out.
             async with asyncio.timeout(self._timeout):
-                response = await self._http.request(method, path, params=params, json=json)
+                answer = await self._http.send(method, path, params=params, json=json)
         except (httpx.TimeoutException, TimeoutError):
             log.warning("WeChat %s: no answer within %ss", path, self._timeout)
             raise WeChatUnavailable("WeChat did not answer in time; retry later.") from None
-        except (httpx.TransportError, OSError) as exc:
+        except TRANSPORT_ERRORS as exc:
             log.warning("WeChat %s: transport error %s", path, type(exc).__name__)
             raise WeChatUnavailable("WeChat could not be reached; retry later.") from None
-        if response.status_code >= 500:
-            raise WeChatUnavailable(f"WeChat answered HTTP {response.status_code}.")
+        if answer.status >= 500:
+            raise WeChatUnavailable(f"WeChat answered HTTP {answer.status}.")
         try:
-            data = response.json()
-        except ValueError:
+            data = orjson.loads(answer.body)
+        except orjson.JSONDecodeError:
             raise WeChatError(f"WeChat answered {path} with non-JSON.") from None
-        if response.status_code != 200 or not isinstance(data, dict):
-            raise WeChatError(f"WeChat answered {path} with HTTP {response.status_code}.")
+        if answer.status != 200 or not isinstance(data, dict):
+            raise WeChatError(f"WeChat answered {path} with HTTP {answer.status}.")
         return data
 
 
