@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import APPID, SECRET
 from wxauth.errors import InvalidCode, WeChatError, WeChatUnavailable
 from wxauth.wechat.client import WeChatClient
+from wxauth.wechat.http import env_proxy
 
 
 @dataclass
@@ -187,3 +188,26 @@ async def test_post_json_over_the_wire(make_client: Callable[..., WeChatClient])
 def test_repr_names_only_the_host() -> None:
     client = WeChatClient("https://api.weixin.qq.com")
     assert repr(client) == "WeChatClient(AiohttpSender('https://api.weixin.qq.com'))"
+
+
+def test_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert env_proxy("https://api.weixin.qq.com") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert env_proxy("https://api.weixin.qq.com") == "http://proxy.internal:3128"
+    assert env_proxy("http://127.0.0.1:8001") is None  # only https is proxied
+    monkeypatch.setenv("NO_PROXY", "weixin.qq.com")
+    assert env_proxy("https://api.weixin.qq.com") is None
+
+
+async def test_requests_go_through_the_environment_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    wire = Wire(ok(SESSION))
+    async with stand_in(wire) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        client = WeChatClient("http://api.weixin.test")
+        assert (await client.code2session(APPID, SECRET, "code")).openid == "o-alice"
+        await client.aclose()
+    assert wire.targets[0].startswith("http://api.weixin.test/sns/jscode2session?")

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from wxauth.api.ratelimit import RateLimiter
 from wxauth.core.models import ClientInfo, User
 from wxauth.core.service import Authenticated, WxAuth
 from wxauth.errors import InvalidToken
@@ -39,14 +38,6 @@ async def bearer_token(credentials: Credentials) -> str:
 
 
 TokenDep = Annotated[str, Depends(bearer_token)]
-
-
-async def get_limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.limiter
-    return limiter
-
-
-LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 
 
 async def current_auth(request: Request, credentials: Credentials) -> Authenticated:
@@ -82,12 +73,9 @@ async def current_user(auth: AuthDep) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-async def client_info(request: Request) -> ClientInfo:
+def client_info(request: Request) -> ClientInfo:
     user_agent = request.headers.get("user-agent")
     return ClientInfo(
         user_agent=user_agent[:256] if user_agent else None,
         ip=request.app.state.client_ip(request),
     )
-
-
-ClientDep = Annotated[ClientInfo, Depends(client_info)]

@@ -52,6 +52,8 @@ class MemoryStore:
             self.session_keys[(record.appid, record.openid)] = record.session_key_ciphertext
             session = dataclasses.replace(record.session, user_id=user.id)
             self.sessions[session.token_hash] = session
+            if record.event is not None:
+                self._add_event(dataclasses.replace(record.event, user_id=user.id))
             return user, created
 
     async def find_session(self, token_hash: str) -> tuple[Session, User] | None:
@@ -95,6 +97,9 @@ class MemoryStore:
     # -- audit and operator tools ---------------------------------------------------------
 
     async def add_login_event(self, event: LoginEvent) -> None:
+        self._add_event(event)
+
+    def _add_event(self, event: LoginEvent) -> None:
         self.events.append(dataclasses.replace(event, id=len(self.events) + 1))
 
     async def list_login_events(

@@ -84,6 +84,8 @@ class LoginRecord:
     session_key_ciphertext: str = field(repr=False)
     session: Session
     profile: dict[str, Any] = field(default_factory=dict)
+    # The login's audit event, written in the same transaction (the store fills in user_id).
+    event: LoginEvent | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,8 @@ class Store(Protocol):
     """Persistence for users, sessions and session_keys.
 
     ``record_login`` is atomic: the user row (created once per (appid, openid), even when
-    first logins race), the encrypted session_key and the new session land together or not
-    at all.
+    first logins race), the encrypted session_key, the new session and the record's audit
+    event land together or not at all.
     """
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:

@@ -108,7 +108,35 @@ class WxAuth:
         proof: Proof | None = None,
     ) -> LoginResult:
         """Log in with a ``wx.login`` code; ``proof`` (signed or encrypted userInfo, made under
-        the session_key of this very code) sets the profile only if it verifies."""
+        the session_key of this very code) sets the profile only if it verifies.
+
+        Every attempt leaves a login event: a success's in the login's own transaction, a
+        failure's on a best-effort basis (failing to write it is logged and never turns the
+        answer into another error).
+        """
+        client = client or ClientInfo()
+        try:
+            result = await self._login(code, appid, client, profile_update, proof)
+        except WxAuthError as exc:
+            known = appid if appid in self._apps else None
+            if appid is None and len(self._apps) == 1:
+                known = next(iter(self._apps))
+            event = LoginEvent(
+                self._clock(), "error", known, None, client.ip, exc.code, exc.wechat_errcode
+            )
+            await self._audit(event)
+            raise
+        await self._purge_audit_if_due(self._clock())
+        return result
+
+    async def _login(
+        self,
+        code: str,
+        appid: str | None,
+        client: ClientInfo,
+        profile_update: ProfileUpdate | None,
+        proof: Proof | None,
+    ) -> LoginResult:
         appid = self.resolve_appid(appid)
         key = (appid, code)
         if key in self._codes_in_flight:
@@ -123,8 +151,8 @@ class WxAuth:
         now = self._clock()
         token = new_token()
         # The user id is not known until the store has upserted the user, in the same
-        # transaction that saves this session: it fills it in.
-        session = self._policy.new_session(token, "", appid, now, client or ClientInfo())
+        # transaction that saves this session and the event: it fills them in.
+        session = self._policy.new_session(token, "", appid, now, client)
         changes = profile.meaningful_changes(profile_update) if profile_update else {}
         record = LoginRecord(
             appid=appid,
@@ -133,6 +161,7 @@ class WxAuth:
             session_key_ciphertext=self._keyring.encrypt(wx.session_key),
             session=session,
             profile=changes,
+            event=LoginEvent(now, "ok", appid, None, client.ip),
         )
         user, created = await self._store.record_login(record)
         log.info("login appid=%s user=%s new=%s", appid, user.id, created)
@@ -179,47 +208,25 @@ class WxAuth:
 
     # -- audit --------------------------------------------------------------------------
 
-    async def login_audited(
-        self,
-        code: str,
-        *,
-        appid: str | None = None,
-        client: ClientInfo | None = None,
-        profile_update: ProfileUpdate | None = None,
-        proof: Proof | None = None,
-    ) -> LoginResult:
-        """:meth:`login`, with a login event written for its outcome.
-
-        The audit trail is best effort: a failure to write it is logged and never turns a
-        login into an error.
-        """
-        ip = client.ip if client else None
-        try:
-            result = await self.login(
-                code, appid=appid, client=client, profile_update=profile_update, proof=proof
-            )
-        except WxAuthError as exc:
-            known = appid if appid in self._apps else None
-            if appid is None and len(self._apps) == 1:
-                known = next(iter(self._apps))
-            await self._audit(
-                LoginEvent(self._clock(), "error", known, None, ip, exc.code, exc.wechat_errcode)
-            )
-            raise
-        user = result.user
-        await self._audit(LoginEvent(self._clock(), "ok", user.appid, user.id, ip))
-        return result
-
     async def _audit(self, event: LoginEvent) -> None:
         try:
             await self._store.add_login_event(event)
-            if self._next_audit_purge is None or event.at >= self._next_audit_purge:
-                self._next_audit_purge = event.at + timedelta(hours=1)
-                purged = await self._store.purge_login_events(event.at - self.audit_retention)
-                if purged:
-                    log.info("audit: purged %d login events past retention", purged)
         except Exception as exc:  # the audit trail must never fail a login
             log.warning("audit: could not record a login event (%s)", type(exc).__name__)
+        await self._purge_audit_if_due(event.at)
+
+    async def _purge_audit_if_due(self, now: datetime) -> None:
+        """Drop events past retention, at most once an hour per process."""
+        if self._next_audit_purge is not None and now < self._next_audit_purge:
+            return
+        self._next_audit_purge = now + timedelta(hours=1)
+        try:
+            purged = await self._store.purge_login_events(now - self.audit_retention)
+        except Exception as exc:
+            log.warning("audit: could not purge login events (%s)", type(exc).__name__)
+            return
+        if purged:
+            log.info("audit: purged %d login events past retention", purged)
 
 
 def new_user_id() -> str:

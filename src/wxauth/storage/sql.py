@@ -9,8 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Delete, Insert, Row, bindparam, delete, func, select, text, update
-from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy import Delete, Row, bindparam, delete, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,13 +17,18 @@ from wxauth.core.models import LoginEvent, LoginRecord, Session, User
 from wxauth.core.service import new_user_id
 from wxauth.errors import NotFound
 from wxauth.storage.engine import sqlite_thread_engine
+from wxauth.storage.login_sql import LoginStatements
 from wxauth.storage.sqlite_reads import sqlite_reads
-from wxauth.storage.tables import login_events, sessions, users, wechat_sessions
+from wxauth.storage.tables import (
+    SESSION_COLUMNS,
+    USER_COLUMNS,
+    login_events,
+    sessions,
+    users,
+    wechat_sessions,
+)
 
 T = TypeVar("T")
-
-USER_COLUMNS = [c.label(f"u_{c.name}") for c in users.c]
-SESSION_COLUMNS = [c.label(f"s_{c.name}") for c in sessions.c]
 
 
 FIND_SESSION = (
@@ -32,6 +36,19 @@ FIND_SESSION = (
     .join_from(sessions, users, sessions.c.user_id == users.c.id)
     .where(sessions.c.token_hash == bindparam("token_hash"))
 )
+
+
+INSERT_SESSION = sessions.insert()
+INSERT_EVENT = login_events.insert()
+SELECT_USER_BY_OPENID = select(*USER_COLUMNS).where(
+    users.c.appid == bindparam("appid"), users.c.openid == bindparam("openid")
+)
+
+
+def _event_values(event: LoginEvent, *, user_id: str | None) -> dict[str, Any]:
+    values = {c.name: getattr(event, c.name) for c in login_events.c if c.name != "id"}
+    values["user_id"] = user_id
+    return values
 
 
 def _user(row: Row[Any] | Mapping[str, Any]) -> User:
@@ -50,6 +67,7 @@ class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
+        self._statements = LoginStatements.for_dialect(engine.dialect)
         self._inline_reads = sqlite_reads(engine.url, FIND_SESSION)
         self._thread_engine = sqlite_thread_engine(engine)
         if self._thread_engine is not None:
@@ -76,21 +94,27 @@ class SqlStore:
 
     def _record_login(self, conn: Connection, record: LoginRecord) -> tuple[User, bool]:
         now = record.session.created_at
-        created = self._upsert_user(conn, record, now)
-        row = conn.execute(
-            select(*USER_COLUMNS).where(
-                users.c.appid == record.appid, users.c.openid == record.openid
-            )
-        ).one()
-        user = _user(row)
-        self._save_session_key(conn, record, now)
+        user, created = self._upsert_user(conn, record, now)
+        conn.execute(
+            self._statements.save_session_key,
+            {
+                "appid": record.appid,
+                "openid": record.openid,
+                "session_key_enc": record.session_key_ciphertext,
+                "updated_at": now,
+            },
+        )
         session_values = {c.name: getattr(record.session, c.name) for c in sessions.c}
         session_values["user_id"] = user.id
-        conn.execute(sessions.insert().values(**session_values))
+        conn.execute(INSERT_SESSION, session_values)
+        if record.event is not None:
+            conn.execute(INSERT_EVENT, _event_values(record.event, user_id=user.id))
         return user, created
 
-    def _upsert_user(self, conn: Connection, record: LoginRecord, now: datetime) -> bool:
-        """Insert the user, or update its login fields; True when it was inserted."""
+    def _upsert_user(
+        self, conn: Connection, record: LoginRecord, now: datetime
+    ) -> tuple[User, bool]:
+        """Insert the user, or update its login fields; the row, and True when inserted."""
         new_id = new_user_id()
         values = {
             "id": new_id,
@@ -102,57 +126,16 @@ class SqlStore:
             "last_login_at": now,
             **record.profile,
         }
-        changes = {
-            "last_login_at": now,
-            "unionid": func.coalesce(record.unionid, users.c.unionid),
-            **record.profile,
-            **({"updated_at": now} if record.profile else {}),
-        }
-        same_user = (users.c.appid == record.appid, users.c.openid == record.openid)
-        if self._dialect in ("mysql", "mariadb"):
-            # One statement that locks the row exclusively at once: INSERT IGNORE takes a
-            # shared lock on the duplicate, and racing first logins then deadlock upgrading it.
-            upsert = mysql.insert(users).values(**values).on_duplicate_key_update(changes)
-            conn.execute(upsert)
-            return conn.scalar(select(users.c.id).where(*same_user)) == new_id
-        created = conn.execute(self._insert_ignore(values)).rowcount == 1
-        if not created:
-            conn.execute(update(users).where(*same_user).values(**changes))
-        return created
-
-    def _insert_ignore(self, values: dict[str, Any]) -> Insert:
-        if self._dialect == "postgresql":
-            return (
-                postgresql.insert(users)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=["appid", "openid"])
-            )
-        if self._dialect == "sqlite":
-            return (
-                sqlite.insert(users)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=["appid", "openid"])
-            )
-        return users.insert().values(**values).prefix_with("IGNORE")
-
-    def _save_session_key(self, conn: Connection, record: LoginRecord, now: datetime) -> None:
-        values = {
-            "appid": record.appid,
-            "openid": record.openid,
-            "session_key_enc": record.session_key_ciphertext,
-            "updated_at": now,
-        }
-        changed = {"session_key_enc": record.session_key_ciphertext, "updated_at": now}
-        if self._dialect in ("postgresql", "sqlite"):
-            insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-            stmt: Any = (
-                insert(wechat_sessions)
-                .values(**values)
-                .on_conflict_do_update(index_elements=["appid", "openid"], set_=changed)
-            )
+        upsert = self._statements.upsert_user(tuple(sorted(record.profile)))
+        if self._statements.returning:
+            row = conn.execute(upsert, values).one()
         else:
-            stmt = mysql.insert(wechat_sessions).values(**values).on_duplicate_key_update(**changed)
-        conn.execute(stmt)
+            conn.execute(upsert, values)
+            row = conn.execute(
+                SELECT_USER_BY_OPENID, {"appid": record.appid, "openid": record.openid}
+            ).one()
+        user = _user(row)
+        return user, user.id == new_id
 
     async def find_session(self, token_hash: str) -> tuple[Session, User] | None:
         row: Row[Any] | Mapping[str, Any] | None = None
@@ -218,9 +201,8 @@ class SqlStore:
     # -- audit and operator tools ---------------------------------------------------------
 
     async def add_login_event(self, event: LoginEvent) -> None:
-        values = {c.name: getattr(event, c.name) for c in login_events.c if c.name != "id"}
-        statement = login_events.insert().values(**values)
-        await self._write(lambda conn: conn.execute(statement))
+        values = _event_values(event, user_id=event.user_id)
+        await self._write(lambda conn: conn.execute(INSERT_EVENT, values))
 
     async def list_login_events(
         self, *, limit: int, user_id: str | None = None

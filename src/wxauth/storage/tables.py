@@ -127,3 +127,7 @@ login_events = Table(
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_bin",
 )
+
+# Users and sessions are read with labelled columns, so that one row can carry both.
+USER_COLUMNS = [c.label(f"u_{c.name}") for c in users.c]
+SESSION_COLUMNS = [c.label(f"s_{c.name}") for c in sessions.c]

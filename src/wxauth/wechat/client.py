@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +105,7 @@ class WeChatClient:
         try:
             # In-process transports ignore httpx's per-phase timeouts: the deadline bounds
             # the whole call, whichever way it goes out.
+            started = time.perf_counter()
             async with asyncio.timeout(self._timeout):
                 answer = await self._http.send(method, path, params=params, json=json)
         except (httpx.TimeoutException, TimeoutError):
@@ -112,6 +114,9 @@ class WeChatClient:
         except TRANSPORT_ERRORS as exc:
             log.warning("WeChat %s: transport error %s", path, type(exc).__name__)
             raise WeChatUnavailable("WeChat could not be reached; retry later.") from None
+        if log.isEnabledFor(logging.DEBUG):  # the path only: the query carries secrets
+            ms = 1000 * (time.perf_counter() - started)
+            log.debug("WeChat %s %s: HTTP %s in %.0f ms", method, path, answer.status, ms)
         if answer.status >= 500:
             raise WeChatUnavailable(f"WeChat answered HTTP {answer.status}.")
         try:

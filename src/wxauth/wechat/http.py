@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import urllib.request
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
@@ -53,12 +55,13 @@ class Sender(Protocol):
 class AiohttpSender:
     """Pooled keep-alive connections to ``base_url``, opened on first use in the running loop.
 
-    Proxies come from the environment (``HTTPS_PROXY``), as they did with httpx, and
-    certificates are checked against certifi's bundle.
+    A proxy comes from the environment (``HTTPS_PROXY``, ``NO_PROXY``), read once here rather
+    than on every request; certificates are checked against certifi's bundle.
     """
 
     def __init__(self, base_url: str, *, timeout: float, connections: int = 200) -> None:
         self._base = base_url.rstrip("/")
+        self._proxy = env_proxy(self._base)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
@@ -76,7 +79,6 @@ class AiohttpSender:
                 connector=connector,
                 timeout=self._timeout,
                 headers={"User-Agent": USER_AGENT},
-                trust_env=True,
             )
             self._loop = loop
         return self._session
@@ -90,7 +92,8 @@ class AiohttpSender:
         json: dict[str, Any] | None = None,
     ) -> Answer:
         session = self._current()
-        async with session.request(method, self._base + path, params=params, json=json) as r:
+        url = self._base + path
+        async with session.request(method, url, params=params, json=json, proxy=self._proxy) as r:
             return Answer(r.status, await r.read())
 
     async def aclose(self) -> None:
@@ -128,6 +131,14 @@ class HttpxSender:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def env_proxy(base_url: str) -> str | None:
+    """The proxy the environment names for ``base_url``, unless ``NO_PROXY`` exempts it."""
+    parts = urlsplit(base_url)
+    if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 def sender_for(
