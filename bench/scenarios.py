@@ -145,7 +145,9 @@ def wechat_simulator(plan: Plan, workdir: Path) -> Iterator[Server]:
 
 
 @contextmanager
-def wxauth_server(sim: Server, workdir: Path, database_url: str) -> Iterator[Server]:
+def wxauth_server(
+    sim: Server, workdir: Path, database_url: str, *, workers: int = 1
+) -> Iterator[Server]:
     from wxauth.core.keyring import generate_key
 
     port = free_port()
@@ -161,6 +163,7 @@ def wxauth_server(sim: Server, workdir: Path, database_url: str) -> Iterator[Ser
         "WXAUTH_RATE_LIMIT_TOKEN": "0",
     }
     argv = [*WXAUTH, "serve", "--port", str(port), "--log-level", "warning"]
+    argv += ["--workers", str(workers)]
     with running("wxauth", argv, port=port, env=env, workdir=workdir, ready_path="/healthz") as api:
         yield api
 

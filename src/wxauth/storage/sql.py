@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import weakref
 from collections.abc import Callable, Mapping
@@ -10,13 +9,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Delete, Row, bindparam, delete, select, text, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wxauth.core.models import LoginEvent, LoginRecord, Session, User
 from wxauth.core.service import new_user_id
 from wxauth.errors import NotFound
 from wxauth.storage.engine import sqlite_thread_engine
+from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.login_sql import LoginStatements
 from wxauth.storage.sqlite_reads import sqlite_reads
 from wxauth.storage.tables import (
@@ -45,6 +45,11 @@ SELECT_USER_BY_OPENID = select(*USER_COLUMNS).where(
 )
 
 
+def _close_writer(writer: GroupCommitWriter, engine: Engine) -> None:
+    writer.stop()
+    engine.dispose()
+
+
 def _event_values(event: LoginEvent, *, user_id: str | None) -> dict[str, Any]:
     values = {c.name: getattr(event, c.name) for c in login_events.c if c.name != "id"}
     values["user_id"] = user_id
@@ -69,25 +74,24 @@ class SqlStore:
         self._dialect = engine.dialect.name
         self._statements = LoginStatements.for_dialect(engine.dialect)
         self._inline_reads = sqlite_reads(engine.url, FIND_SESSION)
-        self._thread_engine = sqlite_thread_engine(engine)
-        if self._thread_engine is not None:
-            weakref.finalize(self, self._thread_engine.dispose)
+        self._writer: GroupCommitWriter | None = None
+        thread_engine = sqlite_thread_engine(engine)
+        if thread_engine is not None:
+            lock = f"{thread_engine.url.database}-writelock"
+            self._writer = GroupCommitWriter(thread_engine, lock_path=lock)
+            weakref.finalize(self, _close_writer, self._writer, thread_engine)
 
     def __repr__(self) -> str:
         return f"SqlStore({self._dialect})"
 
     async def _write(self, body: Callable[[Connection], T]) -> T:
-        """Run ``body`` in one write transaction: whole in a worker thread on SQLite, through
-        the async engine elsewhere."""
-        if self._thread_engine is not None:
-            return await asyncio.to_thread(self._write_in_thread, body)
+        """Run ``body`` in a write transaction: on SQLite, grouped with the other writes
+        queued meanwhile (:mod:`wxauth.storage.group_commit`); elsewhere, its own transaction
+        through the async engine."""
+        if self._writer is not None:
+            return await self._writer.run(body)
         async with self.engine.begin() as conn:
             return await conn.run_sync(body)
-
-    def _write_in_thread(self, body: Callable[[Connection], T]) -> T:
-        assert self._thread_engine is not None
-        with self._thread_engine.begin() as conn:
-            return body(conn)
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
         return await self._write(lambda conn: self._record_login(conn, record))
