@@ -14,6 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import psutil
 
 from bench.load import LoadResult, build_request, cycle, once_each, run_load
 from bench.procs import WXAUTH, Server, Usage, free_port, running, usage
@@ -38,6 +41,8 @@ class Plan:
     max_codes: int = 6000
     baseline: bool = True
     baseline_workers: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1) + 1)
+    # wxauth serve --workers: one per core, as docs/deployment.md recommends.
+    server_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
 
 
 def _json_request(
@@ -120,7 +125,7 @@ async def login(
         bound = connections / latency_s
         count = min(plan.max_codes, int(bound * plan.duration_s) + connections)
         codes = await mint_codes(sim, count, f"{label}-{connections}")
-        sim_before = usage(sim.processes())
+        sim_before, machine_before = usage(sim.processes()), psutil.cpu_times()
         load, use = await timed(
             server,
             login_requests(codes),
@@ -129,8 +134,16 @@ async def login(
             repeat=False,
         )
         sim_cpu = 100 * (usage(sim.processes()).cpu_s - sim_before.cpu_s) / load.elapsed_s
-        note = f"bound {bound:.0f}/s; simulator CPU {sim_cpu:.0f}%"
+        machine = busy_pct(machine_before, psutil.cpu_times())
+        note = f"bound {bound:.0f}/s; simulator CPU {sim_cpu:.0f}%; machine busy {machine:.0f}%"
         results.rows.append(Row.of(label, "/v1/login", connections, load, use, note))
+
+
+def busy_pct(before: Any, after: Any) -> float:
+    """How busy all the machine's cores were between two ``psutil.cpu_times()``, in %."""
+    idle = (after.idle + getattr(after, "iowait", 0)) - (before.idle + getattr(before, "iowait", 0))
+    total = sum(after) - sum(before)
+    return 100 * (1 - idle / total) if total else 0.0
 
 
 @contextmanager

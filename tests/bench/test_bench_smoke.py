@@ -30,6 +30,7 @@ TINY: Plan = dataclasses.replace(
     max_codes=12,
     baseline=HAS_BASELINE,
     baseline_workers=2,
+    server_workers=2,
 )
 
 
@@ -46,6 +47,7 @@ async def test_quick_machinery_writes_a_well_formed_table(tmp_path: Path) -> Non
         ("token check", "/v1/me", 4),
         ("token check", "/v1/me", 2),
         ("login", "/v1/login", 3),
+        ("login, 1 process", "/v1/login", 3),  # beside the two workers
     }
     if HAS_BASELINE:
         expected.add(("baseline", "/v1/login", 3))
@@ -54,6 +56,7 @@ async def test_quick_machinery_writes_a_well_formed_table(tmp_path: Path) -> Non
         assert row["requests"] > 0 and row["errors"] == 0, row
         assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
         assert row["server_rss_mb"] > 0 and row["client_cpu_pct"] >= 0
+    assert rows[("login", "/v1/login", 3)]["note"].startswith("2 workers; ")
     assert data["library"]["checks"] > 0 and data["library"]["checks_per_s"] > 0
     names = {check["name"] for check in data["checks"]}
     assert "token check / healthz throughput" in names

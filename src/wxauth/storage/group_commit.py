@@ -142,7 +142,6 @@ class GroupCommitWriter:
         for job, result in zip(batch, results, strict=True):
             job.outcome = (True, result)
 
-
     @contextlib.contextmanager
     def _turn(self) -> Iterator[None]:
         """This process's turn to write, among the processes sharing the database."""
