@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import shutil
 import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -17,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from wxauth.core.models import ClientInfo, LoginEvent, LoginRecord
 from wxauth.core.tokens import SessionPolicy, new_token
+from wxauth.storage import sql as sql_module
 from wxauth.storage.engine import create_engine
 from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.sql import SqlStore
@@ -143,3 +146,33 @@ def test_without_the_turn_lock_sqlite_gives_up(db_path: Path) -> None:
     errors = two_writers_at_once(db_path, lock=None)
     assert errors and all("locked" in str(e) for e in errors)
     assert count(db_path, "t") == 20 - len(errors)
+
+
+async def test_sqlite_writes_store_what_sqlalchemy_stores(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Login's plain-sqlite3 write path leaves the very rows the SQLAlchemy path leaves."""
+    other = tmp_path / "other.db"
+    shutil.copy(db_path, other)
+    fast = SqlStore(create_engine(f"sqlite+aiosqlite:///{db_path}"))
+    plain = SqlStore(create_engine(f"sqlite+aiosqlite:///{other}"))
+    plain._login_writes = None  # the SQLAlchemy statements, in one transaction
+    first = record("o-1")
+    again = dataclasses.replace(
+        record("o-1"), unionid="u-1", profile={"nickname": "小明 🐼", "gender": 1}
+    )
+    later = dataclasses.replace(record("o-1"), unionid=None)  # a known unionid stays
+    results = []
+    for store in (fast, plain):
+        ids = iter(["id-a", "id-b", "id-c"])
+        monkeypatch.setattr(sql_module, "new_user_id", lambda ids=ids: next(ids))
+        results.append([await store.record_login(r) for r in (first, again, later)])
+    assert results[0] == results[1]
+    assert [created for _, created in results[0]] == [True, False, False]
+    assert results[0][-1][0].unionid == "u-1" and results[0][-1][0].nickname == "小明 🐼"
+    for table in ("users", "sessions", "wechat_sessions", "login_events"):
+        with sqlite3.connect(db_path) as a, sqlite3.connect(other) as b:
+            query = f"SELECT * FROM {table} ORDER BY 1"  # noqa: S608
+            assert a.execute(query).fetchall() == b.execute(query).fetchall(), table
+    await fast.engine.dispose()
+    await plain.engine.dispose()

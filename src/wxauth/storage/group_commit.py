@@ -47,11 +47,17 @@ T = TypeVar("T")
 MAX_BATCH = 128
 
 
+BatchBody = Callable[[Connection, list[Any]], list[Any]]
+"""Writes many items of one kind at once (``executemany``); a result per item, in order."""
+
+
 @dataclass(slots=True)
 class _Job(Generic[T]):
-    body: Callable[[Connection], T]
+    body: Callable[[Connection], T] | None
     future: asyncio.Future[T]
     loop: asyncio.AbstractEventLoop
+    batch_body: BatchBody | None = None  # for an item written together with its kind
+    item: Any = None
     outcome: tuple[bool, Any] = (False, None)  # (succeeded, result or exception)
 
 
@@ -82,6 +88,16 @@ class GroupCommitWriter:
         future: asyncio.Future[T] = loop.create_future()
         self._ensure_thread()
         self._queue.put(_Job(body, future, loop))
+        return await future
+
+    async def run_item(self, batch_body: BatchBody, item: Any) -> Any:
+        """Write ``item`` with ``batch_body``, which gets it together with the other items
+        queued for the same ``batch_body`` next to it: one call for all of them, so that each
+        statement runs once per batch (``executemany``) rather than once per item."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._ensure_thread()
+        self._queue.put(_Job(None, future, loop, batch_body, item))
         return await future
 
     def stop(self) -> None:
@@ -130,7 +146,7 @@ class GroupCommitWriter:
         self.batches += 1
         try:
             with self._turn(), self._engine.begin() as conn:
-                results = [job.body(conn) for job in batch]
+                results = _run(conn, batch)
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].outcome = (False, exc)
@@ -155,6 +171,29 @@ class GroupCommitWriter:
             yield
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+
+def _run(conn: Connection, batch: list[_Job[Any]]) -> list[Any]:
+    """Each job's result, in order; neighbouring items of one batch body in one call."""
+    results: list[Any] = []
+    start = 0
+    while start < len(batch):
+        job = batch[start]
+        if job.batch_body is None:
+            assert job.body is not None
+            results.append(job.body(conn))
+            start += 1
+            continue
+        end = start + 1
+        while end < len(batch) and batch[end].batch_body is job.batch_body:
+            end += 1
+        items = [other.item for other in batch[start:end]]
+        done = job.batch_body(conn, items)
+        if len(done) != len(items):
+            raise RuntimeError("a batch body gave a result count unlike its item count")
+        results.extend(done)
+        start = end
+    return results
 
 
 def _answer(batch: list[_Job[Any]]) -> None:

@@ -19,6 +19,7 @@ from wxauth.storage.engine import sqlite_thread_engine
 from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.login_sql import LoginStatements
 from wxauth.storage.sqlite_reads import sqlite_reads
+from wxauth.storage.sqlite_writes import SqliteLoginWrites
 from wxauth.storage.tables import (
     SESSION_COLUMNS,
     USER_COLUMNS,
@@ -75,11 +76,17 @@ class SqlStore:
         self._statements = LoginStatements.for_dialect(engine.dialect)
         self._inline_reads = sqlite_reads(engine.url, FIND_SESSION)
         self._writer: GroupCommitWriter | None = None
+        self._login_writes: SqliteLoginWrites | None = None
         thread_engine = sqlite_thread_engine(engine)
         if thread_engine is not None:
             lock = f"{thread_engine.url.database}-writelock"
             self._writer = GroupCommitWriter(thread_engine, lock_path=lock)
             weakref.finalize(self, _close_writer, self._writer, thread_engine)
+            if self._statements.returning:
+                self._login_writes = SqliteLoginWrites(self._statements, thread_engine.dialect)
+                # One object for the writer to group logins by (each attribute access would
+                # make a new bound method).
+                self._write_logins = self._login_writes.write
 
     def __repr__(self) -> str:
         return f"SqlStore({self._dialect})"
@@ -94,26 +101,45 @@ class SqlStore:
             return await conn.run_sync(body)
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
-        return await self._write(lambda conn: self._record_login(conn, record))
+        if self._writer is not None and self._login_writes is not None:
+            prepared = self._login_writes.prepare(record, new_user_id())
+            result: tuple[User, bool] = await self._writer.run_item(self._write_logins, prepared)
+            return result
+        return await self._write(lambda conn: self._record_logins(conn, [record])[0])
 
-    def _record_login(self, conn: Connection, record: LoginRecord) -> tuple[User, bool]:
-        now = record.session.created_at
-        user, created = self._upsert_user(conn, record, now)
+    def _record_logins(
+        self, conn: Connection, records: list[LoginRecord]
+    ) -> list[tuple[User, bool]]:
+        """The users upserted one by one (each returns its row), then the session_keys, the
+        sessions and the events each in one ``executemany``, in the records' order."""
+        found = [self._upsert_user(conn, r, r.session.created_at) for r in records]
         conn.execute(
             self._statements.save_session_key,
-            {
-                "appid": record.appid,
-                "openid": record.openid,
-                "session_key_enc": record.session_key_ciphertext,
-                "updated_at": now,
-            },
+            [
+                {
+                    "appid": r.appid,
+                    "openid": r.openid,
+                    "session_key_enc": r.session_key_ciphertext,
+                    "updated_at": r.session.created_at,
+                }
+                for r in records
+            ],
         )
-        session_values = {c.name: getattr(record.session, c.name) for c in sessions.c}
-        session_values["user_id"] = user.id
-        conn.execute(INSERT_SESSION, session_values)
-        if record.event is not None:
-            conn.execute(INSERT_EVENT, _event_values(record.event, user_id=user.id))
-        return user, created
+        conn.execute(
+            INSERT_SESSION,
+            [
+                {**{c.name: getattr(r.session, c.name) for c in sessions.c}, "user_id": user.id}
+                for r, (user, _) in zip(records, found, strict=True)
+            ],
+        )
+        events = [
+            _event_values(r.event, user_id=user.id)
+            for r, (user, _) in zip(records, found, strict=True)
+            if r.event is not None
+        ]
+        if events:
+            conn.execute(INSERT_EVENT, events)
+        return found
 
     def _upsert_user(
         self, conn: Connection, record: LoginRecord, now: datetime

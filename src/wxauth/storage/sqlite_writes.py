@@ -1,0 +1,161 @@
+"""Login's writes on SQLite as plain ``sqlite3`` calls, with everything else done beforehand.
+
+On SQLite the write lock is the one thing the processes of a server share: whatever a writer
+does while it holds it, every other writer waits for. Through SQLAlchemy each statement costs
+some hundreds of microseconds of Python, and a writer thread does that work while competing
+for the GIL with its process's event loop, so the lock is held several times longer than
+SQLite needs. Here the statements (the same ones as :mod:`wxauth.storage.login_sql`) are
+compiled once, each login's parameters are bound and converted (``UTCDateTime`` included, by
+SQLAlchemy's own bind processors) by the caller on its event loop, and the writer thread only
+runs the statements: one per user (its upsert returns the row), then one ``executemany`` each
+for the session_keys, the sessions and the events.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Dialect, Executable
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+from wxauth.core.models import LoginRecord, User
+from wxauth.storage.login_sql import LoginStatements
+from wxauth.storage.tables import UTCDateTime, login_events, sessions, users
+
+USER_KEYS = ("id", "appid", "openid", "unionid", "created_at", "updated_at", "last_login_at")
+SESSION_KEYS = tuple(c.name for c in sessions.c)
+EVENT_KEYS = tuple(c.name for c in login_events.c if c.name != "id")
+SESSION_KEY_KEYS = ("appid", "openid", "session_key_enc", "updated_at")
+USER_TIMES = [isinstance(c.type, UTCDateTime) for c in users.c]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One statement's SQL and how to turn named values into its positional parameters."""
+
+    sql: str
+    keys: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+    @classmethod
+    def of(cls, statement: Executable, dialect: Dialect, keys: Sequence[str]) -> Compiled:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))  # type: ignore[attr-defined]
+        order = tuple(compiled.positiontup or ())
+        found = compiled._bind_processors
+        return cls(compiled.string, order, tuple(found.get(key) for key in order))
+
+    def params(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            values[key] if convert is None else convert(values[key])
+            for key, convert in zip(self.keys, self.processors, strict=True)
+        )
+
+
+@dataclass(frozen=True)
+class PreparedLogin:
+    """One login's parameters, ready to run: only the user id is filled in later."""
+
+    upsert: Compiled
+    user: tuple[Any, ...]
+    new_id: str
+    session_key: tuple[Any, ...]
+    session: list[Any]  # user_id goes in at USER_ID_AT
+    event: list[Any] | None
+
+
+class SqliteLoginWrites:
+    """Prepares logins on the event loop; writes a batch of them in the writer thread."""
+
+    def __init__(self, statements: LoginStatements, dialect: Dialect) -> None:
+        self._statements = statements
+        self._dialect = dialect
+        self._session_key = Compiled.of(statements.save_session_key, dialect, SESSION_KEY_KEYS)
+        self._session = Compiled.of(sessions.insert(), dialect, SESSION_KEYS)
+        self._event = Compiled.of(login_events.insert(), dialect, EVENT_KEYS)
+        self._session_user_at = self._session.keys.index("user_id")
+        self._event_user_at = self._event.keys.index("user_id")
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 (one instance per store, few profiles)
+    def _upsert(self, profile_columns: tuple[str, ...]) -> Compiled:
+        upsert = self._statements.upsert_user(profile_columns)
+        return Compiled.of(upsert, self._dialect, USER_KEYS + profile_columns)
+
+    def prepare(self, record: LoginRecord, new_id: str) -> PreparedLogin:
+        now = record.session.created_at
+        profile = tuple(sorted(record.profile))
+        upsert = self._upsert(profile)
+        user = {
+            "id": new_id,
+            "appid": record.appid,
+            "openid": record.openid,
+            "unionid": record.unionid,
+            "created_at": now,
+            "updated_at": now,
+            "last_login_at": now,
+            **record.profile,
+        }
+        key = {
+            "appid": record.appid,
+            "openid": record.openid,
+            "session_key_enc": record.session_key_ciphertext,
+            "updated_at": now,
+        }
+        session = {name: getattr(record.session, name) for name in SESSION_KEYS}
+        event = None
+        if record.event is not None:
+            event = list(self._event.params({k: getattr(record.event, k) for k in EVENT_KEYS}))
+        return PreparedLogin(
+            upsert=upsert,
+            user=upsert.params(user),
+            new_id=new_id,
+            session_key=self._session_key.params(key),
+            session=list(self._session.params(session)),
+            event=event,
+        )
+
+    def write(self, conn: Connection, batch: list[PreparedLogin]) -> list[tuple[User, bool]]:
+        """Run ``batch`` on ``conn``'s own sqlite3 connection, in its transaction."""
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            return self._write(cursor, batch)
+        except sqlite3.Error as exc:  # as SQLAlchemy would raise it; never with the values
+            raise DBAPIError.instance(None, None, exc, sqlite3.Error) from None
+        finally:
+            cursor.close()
+
+    def _write(self, cursor: Any, batch: list[PreparedLogin]) -> list[tuple[User, bool]]:
+        found: list[tuple[User, bool]] = []
+        for login in batch:
+            row = cursor.execute(login.upsert.sql, login.user).fetchone()
+            user = _user(row)
+            found.append((user, user.id == login.new_id))
+        cursor.executemany(self._session_key.sql, [login.session_key for login in batch])
+        session_rows, event_rows = [], []
+        for login, (user, _) in zip(batch, found, strict=True):
+            login.session[self._session_user_at] = user.id
+            session_rows.append(login.session)
+            if login.event is not None:
+                login.event[self._event_user_at] = user.id
+                event_rows.append(login.event)
+        cursor.executemany(self._session.sql, session_rows)
+        if event_rows:
+            cursor.executemany(self._event.sql, event_rows)
+        return found
+
+
+def _user(row: Sequence[Any]) -> User:
+    values: dict[str, Any] = {
+        column.name: _utc(value) if is_time and value is not None else value
+        for column, is_time, value in zip(users.c, USER_TIMES, row, strict=True)
+    }
+    return User(**values)
+
+
+def _utc(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
