@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -28,11 +28,11 @@ POLICY = SessionPolicy(timedelta(days=7), timedelta(days=30), timedelta(minutes=
 NOW = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
 
 
-def record(openid: str, token_hash: str | None = None) -> LoginRecord:
-    session = POLICY.new_session(new_token(), "", "wxapp", NOW, ClientInfo("ua", "1.2.3.4"))
+def record(openid: str, token_hash: str | None = None, at: datetime = NOW) -> LoginRecord:
+    session = POLICY.new_session(new_token(), "", "wxapp", at, ClientInfo("ua", "1.2.3.4"))
     if token_hash is not None:
         session = dataclasses.replace(session, token_hash=token_hash)
-    event = LoginEvent(NOW, "ok", "wxapp", None, "1.2.3.4")
+    event = LoginEvent(at, "ok", "wxapp", None, "1.2.3.4")
     return LoginRecord("wxapp", openid, None, "ciphertext", session, event=event)
 
 
@@ -162,14 +162,19 @@ async def test_sqlite_writes_store_what_sqlalchemy_stores(
         record("o-1"), unionid="u-1", profile={"nickname": "小明 🐼", "gender": 1}
     )
     later = dataclasses.replace(record("o-1"), unionid=None)  # a known unionid stays
+    # Times with microseconds and another offset are stored as the same UTC text.
+    beijing = timezone(timedelta(hours=8))
+    elsewhere = record("o-2", at=datetime(2026, 5, 2, 1, 2, 3, 4005, tzinfo=beijing))
     results = []
     for store in (fast, plain):
-        ids = iter(["id-a", "id-b", "id-c"])
+        ids = iter(["id-a", "id-b", "id-c", "id-d"])
         monkeypatch.setattr(sql_module, "new_user_id", lambda ids=ids: next(ids))
-        results.append([await store.record_login(r) for r in (first, again, later)])
+        logins = (first, again, later, elsewhere)
+        results.append([await store.record_login(r) for r in logins])
     assert results[0] == results[1]
-    assert [created for _, created in results[0]] == [True, False, False]
-    assert results[0][-1][0].unionid == "u-1" and results[0][-1][0].nickname == "小明 🐼"
+    assert [created for _, created in results[0]] == [True, False, False, True]
+    assert results[0][-1][0].created_at == datetime(2026, 5, 1, 17, 2, 3, 4005, tzinfo=UTC)
+    assert results[0][2][0].unionid == "u-1" and results[0][2][0].nickname == "小明 🐼"
     for table in ("users", "sessions", "wechat_sessions", "login_events"):
         with sqlite3.connect(db_path) as a, sqlite3.connect(other) as b:
             query = f"SELECT * FROM {table} ORDER BY 1"  # noqa: S608

@@ -2,13 +2,14 @@
 
 On SQLite the write lock is the one thing the processes of a server share: whatever a writer
 does while it holds it, every other writer waits for. Through SQLAlchemy each statement costs
-some hundreds of microseconds of Python, and a writer thread does that work while competing
-for the GIL with its process's event loop, so the lock is held several times longer than
-SQLite needs. Here the statements (the same ones as :mod:`wxauth.storage.login_sql`) are
-compiled once, each login's parameters are bound and converted (``UTCDateTime`` included, by
-SQLAlchemy's own bind processors) by the caller on its event loop, and the writer thread only
-runs the statements: one per user (its upsert returns the row), then one ``executemany`` each
-for the session_keys, the sessions and the events.
+some hundreds of microseconds of Python, and a writer thread does that work while competing for
+the GIL with its process's event loop, so the lock is held several times longer than SQLite
+needs. Here the statements (the same ones as :mod:`wxauth.storage.login_sql`) are compiled
+once, each login's parameters are bound and converted by the caller on its event loop (by
+SQLAlchemy's own bind processors, and for ``UTCDateTime`` by the one-step equivalent
+``_utc_text``), and the writer thread only runs the statements: one per user (its upsert
+returns the row), then one ``executemany`` each for the session_keys, the sessions and the
+events.
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ class Compiled:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))  # type: ignore[attr-defined]
         order = tuple(compiled.positiontup or ())
         found = compiled._bind_processors
-        return cls(compiled.string, order, tuple(found.get(key) for key in order))
+        processors = tuple(
+            _utc_text if isinstance(compiled.binds[key].type, UTCDateTime) else found.get(key)
+            for key in order
+        )
+        return cls(compiled.string, order, processors)
 
     def params(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple(
@@ -155,6 +160,15 @@ def _user(row: Sequence[Any]) -> User:
         for column, is_time, value in zip(users.c, USER_TIMES, row, strict=True)
     }
     return User(**values)
+
+
+def _utc_text(value: datetime | None) -> str | None:
+    """What ``UTCDateTime`` and SQLite's ``DATETIME`` store, in one step: naive UTC text with
+    microseconds (``2026-01-02 03:04:05.000006``). SQLAlchemy's chain of the two processors
+    costs several times as much, and a login binds seven of these."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _utc(value: str) -> datetime:

@@ -1,14 +1,13 @@
 """Async client for WeChat's server APIs.
 
 Requests go out through :mod:`wxauth.wechat.http` (aiohttp over the network, an httpx
-transport in-process), under one deadline per call. Transport failures and WeChat's errcodes are
-translated here, at one boundary, into :mod:`wxauth.errors`; the app secret and the login code
-never appear in a log line or an exception message.
+transport in-process), each sender bounding the whole call by one deadline. Transport failures
+and WeChat's errcodes are translated here, at one boundary, into :mod:`wxauth.errors`; the app
+secret and the login code never appear in a log line or an exception message.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -103,11 +102,8 @@ class WeChatClient:
         WeChat's errcodes are left to the caller (they mean different things per path).
         """
         try:
-            # In-process transports ignore httpx's per-phase timeouts: the deadline bounds
-            # the whole call, whichever way it goes out.
             started = time.perf_counter()
-            async with asyncio.timeout(self._timeout):
-                answer = await self._http.send(method, path, params=params, json=json)
+            answer = await self._http.send(method, path, params=params, json=json)
         except (httpx.TimeoutException, TimeoutError):
             log.warning("WeChat %s: no answer within %ss", path, self._timeout)
             raise WeChatUnavailable("WeChat did not answer in time; retry later.") from None

@@ -40,6 +40,9 @@ class Answer:
 
 
 class Sender(Protocol):
+    """Sends one request; ``TimeoutError`` when the whole call (connecting, sending, reading
+    the answer) takes longer than the sender's deadline."""
+
     async def send(
         self,
         method: str,
@@ -62,7 +65,7 @@ class AiohttpSender:
     def __init__(self, base_url: str, *, timeout: float, connections: int = 200) -> None:
         self._base = base_url.rstrip("/")
         self._proxy = env_proxy(self._base)
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)  # the answer's body included
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -108,6 +111,7 @@ class HttpxSender:
     def __init__(
         self, base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport
     ) -> None:
+        self._deadline = timeout
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout),
@@ -126,7 +130,9 @@ class HttpxSender:
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
     ) -> Answer:
-        response = await self._http.request(method, path, params=params, json=json)
+        # In-process transports ignore httpx's per-phase timeouts: the deadline is ours.
+        async with asyncio.timeout(self._deadline):
+            response = await self._http.request(method, path, params=params, json=json)
         return Answer(response.status_code, response.content)
 
     async def aclose(self) -> None:
