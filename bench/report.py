@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,10 @@ class Row:
     server_rss_mb: float
     client_cpu_pct: float
     note: str = ""
+    runs_rps: tuple[float, ...] = ()  # every repeat's req/s, when the row is their median
+
+    def with_note(self, note: str) -> Row:
+        return dataclasses.replace(self, note="; ".join(filter(None, [self.note, note])))
 
     @classmethod
     def of(
@@ -69,6 +74,18 @@ class Row:
             client_cpu_pct=round(100 * load.client_cpu_s / elapsed, 1),
             note=note,
         )
+
+
+def median_run(rows: list[Row]) -> Row:
+    """The repeat with the median throughput, whole (its latencies and CPU with it), noting
+    the spread: one slow or fast stretch of a shared machine does not make the figure."""
+    if len(rows) == 1:
+        return rows[0]
+    ranked = sorted(rows, key=lambda row: row.rps)
+    middle = ranked[(len(ranked) - 1) // 2]
+    spread = f"median of {len(rows)} runs ({ranked[0].rps:g} to {ranked[-1].rps:g} req/s)"
+    runs = tuple(row.rps for row in rows)
+    return dataclasses.replace(middle.with_note(spread), runs_rps=runs)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ QUICK = Plan(
     login_levels=(200,),
     tokens=50,
     max_codes=1500,
+    repeats=1,
 )
 
 

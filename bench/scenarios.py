@@ -20,7 +20,7 @@ import psutil
 
 from bench.load import LoadResult, build_request, cycle, once_each, run_load
 from bench.procs import WXAUTH, Server, Usage, free_port, running, usage
-from bench.report import Results, Row
+from bench.report import Results, Row, median_run
 
 APPID = "wxbench000000000001"
 SECRET = "bench-secret-0123456789abcdef"
@@ -39,6 +39,8 @@ class Plan:
     wechat_latency_ms: int = 50
     tokens: int = 200
     max_codes: int = 6000
+    # Each row is the median of this many timed runs (fresh codes for each login run).
+    repeats: int = 3
     baseline: bool = True
     baseline_workers: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1) + 1)
     # wxauth serve --workers: one per core, as docs/deployment.md recommends.
@@ -104,10 +106,13 @@ async def token_check(api: Server, sim: Server, plan: Plan, results: Results) ->
             api, requests, connections=plan.low_connections, duration_s=plan.warmup_s, repeat=True
         )
         for connections in (plan.high_connections, plan.low_connections, 1):
-            load, use = await timed(
-                api, requests, connections=connections, duration_s=plan.duration_s, repeat=True
-            )
-            results.rows.append(Row.of("token check", target, connections, load, use))
+            runs = []
+            for _ in range(plan.repeats):
+                load, use = await timed(
+                    api, requests, connections=connections, duration_s=plan.duration_s, repeat=True
+                )
+                runs.append(Row.of("token check", target, connections, load, use))
+            results.rows.append(median_run(runs))
 
 
 async def login(
@@ -124,19 +129,28 @@ async def login(
     for connections in levels:
         bound = connections / latency_s
         count = min(plan.max_codes, int(bound * plan.duration_s) + connections)
-        codes = await mint_codes(sim, count, f"{label}-{connections}")
-        sim_before, machine_before = usage(sim.processes()), psutil.cpu_times()
-        load, use = await timed(
-            server,
-            login_requests(codes),
-            connections=connections,
-            duration_s=plan.duration_s,
-            repeat=False,
-        )
-        sim_cpu = 100 * (usage(sim.processes()).cpu_s - sim_before.cpu_s) / load.elapsed_s
-        machine = busy_pct(machine_before, psutil.cpu_times())
-        note = f"bound {bound:.0f}/s; simulator CPU {sim_cpu:.0f}%; machine busy {machine:.0f}%"
-        results.rows.append(Row.of(label, "/v1/login", connections, load, use, note))
+        runs = []
+        for run in range(plan.repeats):
+            codes = await mint_codes(sim, count, f"{label}-{connections}-{run}")
+            sim_before, machine_before = usage(sim.processes()), psutil.cpu_times()
+            load, use = await timed(
+                server,
+                login_requests(codes),
+                connections=connections,
+                duration_s=plan.duration_s,
+                repeat=False,
+            )
+            sim_cpu = 100 * (usage(sim.processes()).cpu_s - sim_before.cpu_s) / load.elapsed_s
+            note = f"bound {bound:.0f}/s; simulator CPU {sim_cpu:.0f}%; "
+            note += machine_note(machine_before, psutil.cpu_times())
+            runs.append(Row.of(label, "/v1/login", connections, load, use, note))
+        results.rows.append(median_run(runs))
+
+
+def machine_note(before: Any, after: Any) -> str:
+    """How busy all the machine's cores were between two ``psutil.cpu_times()``, and how
+    much of their time the hypervisor gave to other machines (steal), in %."""
+    return f"machine busy {busy_pct(before, after):.0f}% (steal {steal_pct(before, after):.0f}%)"
 
 
 def busy_pct(before: Any, after: Any) -> float:
@@ -144,6 +158,13 @@ def busy_pct(before: Any, after: Any) -> float:
     idle = (after.idle + getattr(after, "iowait", 0)) - (before.idle + getattr(before, "iowait", 0))
     total = sum(after) - sum(before)
     return 100 * (1 - idle / total) if total else 0.0
+
+
+def steal_pct(before: Any, after: Any) -> float:
+    """The share of the cores' time that a virtual machine's host took for others, in %."""
+    stolen = getattr(after, "steal", 0.0) - getattr(before, "steal", 0.0)
+    total = sum(after) - sum(before)
+    return 100 * stolen / total if total else 0.0
 
 
 @contextmanager

@@ -31,6 +31,7 @@ TINY: Plan = dataclasses.replace(
     baseline=HAS_BASELINE,
     baseline_workers=2,
     server_workers=2,
+    repeats=2,
 )
 
 
@@ -57,6 +58,9 @@ async def test_quick_machinery_writes_a_well_formed_table(tmp_path: Path) -> Non
         assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
         assert row["server_rss_mb"] > 0 and row["client_cpu_pct"] >= 0
     assert rows[("login", "/v1/login", 3)]["note"].startswith("2 workers; ")
+    for row in rows.values():  # each row is the slower of its two runs, and says so
+        assert len(row["runs_rps"]) == 2 and row["rps"] == min(row["runs_rps"]), row
+        assert "median of 2 runs (" in row["note"]
     assert data["library"]["checks"] > 0 and data["library"]["checks_per_s"] > 0
     names = {check["name"] for check in data["checks"]}
     assert "token check / healthz throughput" in names
@@ -66,3 +70,20 @@ async def test_quick_machinery_writes_a_well_formed_table(tmp_path: Path) -> Non
     assert "| scenario | target | conns |" in table
     assert table.count("\n| token check |") == 6
     assert "## Targets" in table
+
+
+def test_median_run_keeps_the_middle_run_whole() -> None:
+    from bench.load import LoadResult
+    from bench.procs import Usage
+    from bench.report import Row, median_run
+
+    def row(rps: float, p99: float) -> Row:
+        load = LoadResult(requests=int(rps), elapsed_s=1.0, latencies_ms=[1.0, p99])
+        return Row.of("login", "/v1/login", 2, load, (Usage(0, 1), Usage(0.5, 1)), "bound 40/s")
+
+    middle = median_run([row(300, 9.0), row(100, 30.0), row(200, 12.0)])
+    assert (middle.rps, middle.p99_ms) == (200.0, 12.0)  # not mixed across runs
+    assert middle.runs_rps == (300.0, 100.0, 200.0)
+    assert middle.note == "bound 40/s; median of 3 runs (100 to 300 req/s)"
+    alone = row(50, 5.0)
+    assert median_run([alone]) is alone
