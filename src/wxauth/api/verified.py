@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from wxauth.api.routes import avatar, phone
 from wxauth.config import Settings
 from wxauth.core.avatar import AvatarRules, Avatars
+from wxauth.core.keyring import Keyring
 from wxauth.core.phone import Phones
 from wxauth.core.ports import Clock
 from wxauth.core.service import WxAuth
@@ -33,7 +34,8 @@ def tokened_api(settings: Settings, wechat: WeChatClient, redis: Redis | None) -
     if redis is not None:
         from wxauth.storage.token_cache import RedisTokenCache
 
-        shared = RedisTokenCache(redis, prefix=settings.redis_prefix)
+        keyring = Keyring(settings.secret_key_bytes())  # encrypts the token in Redis
+        shared = RedisTokenCache(redis, keyring=keyring, prefix=settings.redis_prefix)
     api = ServerApi(wechat)
     tokens = AccessTokens(
         api,
