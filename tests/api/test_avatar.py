@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
+import time
 from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import Result
 from PIL import Image
+from typer.testing import CliRunner
 
 from tests.conftest import Harness, bearer
+from wxauth.cli import app
 from wxauth.config import Settings
+from wxauth.storage.avatars import LocalAvatarStorage
 
 
 @pytest.fixture
@@ -145,3 +152,67 @@ async def test_upload_needs_a_token_and_a_file(harness: Harness) -> None:
 async def test_unknown_avatar_names_are_404(harness: Harness, name: str) -> None:
     response = await harness.api.get(f"/v1/avatars/{name}")
     assert response.status_code == 404
+
+
+async def test_prune_deletes_only_old_unreferenced_avatars(
+    harness: Harness, settings: Settings
+) -> None:
+    alice = (await harness.login("alice"))["token"]
+    bob = (await harness.login("bob"))["token"]
+    red, blue, green = (image_bytes("PNG", size=(64 + i, 64)) for i in range(3))
+    shared = (await upload(harness, alice, red)).json()["avatar_url"]
+    assert (await upload(harness, bob, red)).json()["avatar_url"] == shared  # one file, two users
+    replaced = (await upload(harness, alice, blue)).json()["avatar_url"]
+    current = (await upload(harness, alice, green)).json()["avatar_url"]
+    files = {p.name: p for p in settings.avatar_dir.rglob("*.jpg")}
+    assert len(files) == 3
+    day_ago = time.time() - 86_400
+    for path in files.values():
+        os.utime(path, (day_ago, day_ago))
+    leftover = next(iter(files.values())).with_name(".x.jpg.1234abcd.tmp")  # a crash's
+    leftover.write_bytes(b"partial")
+    os.utime(leftover, (day_ago, day_ago))
+    env = {
+        "WXAUTH_DATABASE_URL": settings.database_url,
+        "WXAUTH_AVATAR_DIR": str(settings.avatar_dir),
+        "WXAUTH_CONFIG": "",
+    }
+
+    def prune(*args: str) -> Result:
+        return CliRunner().invoke(app, ["avatars", "prune", *args], env=env)
+
+    dry = await asyncio.to_thread(prune, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert name_of(replaced) in dry.output and "would delete 1 " in dry.output
+    assert len(list(settings.avatar_dir.rglob("*.jpg"))) == 3 and leftover.exists()
+    done = await asyncio.to_thread(prune)
+    assert done.exit_code == 0, done.output
+    assert "deleted 1 unreferenced avatars" in done.output
+    assert sorted(p.name for p in settings.avatar_dir.rglob("*.jpg")) == sorted(
+        [name_of(shared), name_of(current)]
+    )
+    assert not leftover.exists()
+    for url, status in ((shared, 200), (current, 200), (replaced, 404)):
+        served = await harness.api.get(url.removeprefix("http://wxauth.test"))
+        assert served.status_code == status, url
+
+
+async def test_prune_keeps_young_files_and_a_picture_uploaded_again(
+    harness: Harness, settings: Settings
+) -> None:
+    alice = (await harness.login("alice"))["token"]
+    red, blue = image_bytes("PNG", size=(70, 64)), image_bytes("PNG", size=(71, 64))
+    first = (await upload(harness, alice, red)).json()["avatar_url"]
+    await upload(harness, alice, blue)  # red is now unreferenced, but only just
+    path = next(p for p in settings.avatar_dir.rglob("*.jpg") if p.name == name_of(first))
+    storage = LocalAvatarStorage(settings.avatar_dir)
+    assert await storage.prune(set(), grace_s=3600) == []  # all younger than an hour
+    day_ago = time.time() - 86_400
+    os.utime(path, (day_ago, day_ago))
+    assert (await upload(harness, alice, red)).json()["avatar_url"] == first  # in use again
+    assert time.time() - path.stat().st_mtime < 60  # its time renewed
+    assert await storage.prune(set(), grace_s=3600) == []
+
+
+def name_of(url: str) -> str:
+    return url.rsplit("/", 1)[1]

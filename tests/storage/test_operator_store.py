@@ -90,3 +90,22 @@ async def test_delete_user_removes_everything_of_theirs(store: Store) -> None:
     assert len(await store.list_sessions(b)) == 1
     again = await login(store, "o-a")  # the same WeChat user may come back, as a new user
     assert again != a
+
+
+async def test_avatar_urls_are_the_distinct_ones_containing_the_path(store: Store) -> None:
+    ours = "https://auth.example/v1/avatars/" + "a" * 40 + ".jpg"
+    urls = {
+        "o-a": ours,
+        "o-b": ours,  # one picture, two users
+        "o-c": "https://auth.example/v1/avatars/" + "b" * 40 + ".png",
+        "o-d": "https://thirdwx.qlogo.cn/mmopen/vi_32/x/132",  # WeChat's, not ours
+        "o-e": "https://auth.example/v1/avatarsX" + "c" * 40 + ".png",
+    }
+    for openid, url in urls.items():
+        await store.update_user(await login(store, openid), {"avatar_url": url}, NOW)
+    await login(store, "o-f")  # no avatar
+    found = await store.avatar_urls("/v1/avatars/")
+    assert found == {ours, urls["o-c"]}
+    # LIKE's wildcards in what is asked for are taken literally.
+    assert await store.avatar_urls("/v1_avatars/") == set()
+    assert await store.avatar_urls("%") == set()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from wxauth.cli import audit, db, keys, run, sessions, users
+from wxauth.cli import audit, avatars, db, keys, run, sessions, users
 
 app = typer.Typer(help="Login and session service for WeChat Mini Programs.", no_args_is_help=True)
 app.registered_commands.extend(run.app.registered_commands)
@@ -17,6 +17,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(users.app, name="users")
 app.add_typer(sessions.app, name="sessions")
+app.add_typer(avatars.app, name="avatars")
 
 
 def main() -> None:

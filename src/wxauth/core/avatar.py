@@ -19,6 +19,7 @@ from wxauth.core.models import User
 from wxauth.core.ports import Clock, Store
 from wxauth.errors import InvalidRequest, PayloadTooLarge
 
+AVATARS_PATH = "/v1/avatars/"  # where stored avatars are served: {base}/v1/avatars/{name}
 ACCEPTED_FORMATS = {"PNG", "JPEG", "WEBP"}
 CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
 
@@ -105,8 +106,14 @@ class Avatars:
         """Store the avatar; ``base_url`` is where ``/v1/avatars/{name}`` is served from."""
         image = await asyncio.to_thread(normalise, data, self.rules)  # decoding is CPU work
         await self._storage.save(image.name, image)
-        url = f"{base_url.rstrip('/')}/v1/avatars/{image.name}"
+        url = f"{base_url.rstrip('/')}{AVATARS_PATH}{image.name}"
         return await self._store.update_user(user.id, {"avatar_url": url}, self._clock())
 
     async def load(self, name: str) -> AvatarImage | None:
         return await self._storage.load(name)
+
+
+async def referenced_avatars(store: Store) -> set[str]:
+    """The names of the stored avatars that some user's ``avatar_url`` points at."""
+    urls = await store.avatar_urls(AVATARS_PATH)
+    return {url.rsplit(AVATARS_PATH, 1)[1] for url in urls}

@@ -114,6 +114,10 @@ class MemoryStore:
         self.events[:] = kept
         return purged
 
+    async def avatar_urls(self, containing: str) -> set[str]:
+        found = (user.avatar_url for user in self.users.values())
+        return {url for url in found if url is not None and containing in url}
+
     async def list_users(
         self, *, appid: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[User]:

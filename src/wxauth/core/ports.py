@@ -68,6 +68,10 @@ class Store(Protocol):
         """Delete events older than ``before``; return how many went."""
         ...
 
+    async def avatar_urls(self, containing: str) -> set[str]:
+        """The distinct ``avatar_url`` values that contain ``containing`` (pruning avatars)."""
+        ...
+
     async def list_users(
         self, *, appid: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[User]:

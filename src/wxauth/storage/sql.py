@@ -249,6 +249,12 @@ class SqlStore:
             result = await conn.execute(delete(login_events).where(login_events.c.at < before))
         return result.rowcount
 
+    async def avatar_urls(self, containing: str) -> set[str]:
+        url = users.c.avatar_url
+        query = select(url).where(url.contains(containing, autoescape=True)).distinct()
+        async with self.engine.connect() as conn:
+            return set((await conn.scalars(query)).all())
+
     async def list_users(
         self, *, appid: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[User]:
