@@ -1,6 +1,6 @@
 """``python -m bench``: start the servers, run every scenario, write the results table.
 
-    python -m bench            # the full run (about three minutes)
+    python -m bench            # the full run (about four minutes)
     python -m bench --quick    # the same machinery, shorter and lighter (under a minute)
 
 Results go to ``bench/results/results.{md,json}`` (``--out`` to change). The bench's own
