@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 
 from bench.load import LoadResult, build_request, cycle, once_each, run_load
-from bench.procs import WXAUTH, Server, Usage, free_port, running, usage
+from bench.procs import WXAUTH, Server, Usage, cpu_each, free_port, running, usage
 from bench.report import Results, Row, median_run
 
 APPID = "wxbench000000000001"
@@ -133,6 +133,8 @@ async def login(
         for run in range(plan.repeats):
             codes = await mint_codes(sim, count, f"{label}-{connections}-{run}")
             sim_before, machine_before = usage(sim.processes()), psutil.cpu_times()
+            processes = server.processes()
+            each_before = cpu_each(processes)
             load, use = await timed(
                 server,
                 login_requests(codes),
@@ -143,8 +145,20 @@ async def login(
             sim_cpu = 100 * (usage(sim.processes()).cpu_s - sim_before.cpu_s) / load.elapsed_s
             note = f"bound {bound:.0f}/s; simulator CPU {sim_cpu:.0f}%; "
             note += machine_note(machine_before, psutil.cpu_times())
+            note += split_note(each_before, cpu_each(processes), load.elapsed_s)
             runs.append(Row.of(label, "/v1/login", connections, load, use, note))
         results.rows.append(median_run(runs))
+
+
+def split_note(before: list[float], after: list[float], elapsed_s: float) -> str:
+    """How the server's CPU was shared among its worker processes (a supervisor that does
+    no request work is left out), when there are several: connections stay with the worker
+    that accepted them, and an uneven share caps the whole."""
+    shares = [100 * (a - b) / elapsed_s for a, b in zip(after, before, strict=True)]
+    workers = [share for share in shares if share >= 2.0]
+    if len(workers) < 2:
+        return ""
+    return "; workers' CPU " + "/".join(f"{share:.0f}" for share in workers) + "%"
 
 
 def machine_note(before: Any, after: Any) -> str:
