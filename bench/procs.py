@@ -123,11 +123,4 @@ def usage(processes: Sequence[psutil.Process]) -> Usage:
 
 def cpu_each(processes: Sequence[psutil.Process]) -> list[float]:
     """CPU seconds so far of each of ``processes`` (0.0 for one that has gone)."""
-    found = []
-    for process in processes:
-        try:
-            times = process.cpu_times()
-            found.append(times.user + times.system)
-        except psutil.NoSuchProcess:
-            found.append(0.0)
-    return found
+    return [usage([process]).cpu_s for process in processes]

@@ -52,12 +52,11 @@ class LocalAvatarStorage:
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():  # content-addressed: the same name holds the same bytes
-            try:
-                os.utime(path)  # in use again: not for pruning
-                return
-            except FileNotFoundError:
-                pass  # pruned just now: write it again
+        try:  # content-addressed: the same name holds the same bytes
+            os.utime(path)  # in use again: not for pruning
+            return
+        except FileNotFoundError:
+            pass  # new, or pruned just now: write it
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
@@ -77,8 +76,10 @@ class LocalAvatarStorage:
                 continue
             for path in sorted(shard.iterdir()):
                 avatar = NAME.match(path.name) is not None
-                if (avatar and path.name in keep) or not (avatar or _is_temporary(path)):
+                if avatar and path.name in keep:
                     continue
+                if not avatar and not _is_temporary(path):
+                    continue  # not ours
                 # Checked right before unlinking: an upload that stored this picture again
                 # has renewed its time.
                 if not _older_than(path, grace_s):
