@@ -14,12 +14,11 @@ import httpx
 from pydantic import SecretStr
 
 from bench.scenarios import APPID, SECRET
-from wxauth.api.app import create_app
 from wxauth.config import Settings
 from wxauth.core.keyring import generate_key
-from wxauth.core.service import WxAuth
 from wxauth.simulator import SimApp, SimulatorState, create_simulator_app
 from wxauth.storage.migrate import upgrade
+from wxauth.wiring import Wiring
 
 
 async def library_check(workdir: Path, *, duration_s: float, tokens: int = 100) -> dict[str, float]:
@@ -34,10 +33,12 @@ async def library_check(workdir: Path, *, duration_s: float, tokens: int = 100) 
         wechat_base_url="http://simulator",
         secret_keys=[SecretStr(generate_key())],
     )
-    app = create_app(settings, wechat_transport=httpx.ASGITransport(create_simulator_app(sim)))
-    service: WxAuth = app.state.wxauth
-    async with app.router.lifespan_context(app):
-        issued = [await service.login(sim.issue_code(APPID, f"lib-{i}")) for i in range(tokens)]
+    wiring = Wiring(settings, wechat_transport=httpx.ASGITransport(create_simulator_app(sim)))
+    service = wiring.authenticator
+    try:
+        issued = [
+            await wiring.login.login(sim.issue_code(APPID, f"lib-{i}")) for i in range(tokens)
+        ]
         secrets = [result.token for result in issued]
         for token in secrets:  # warm: the first check of each token may fill a cache
             await service.authenticate(token)
@@ -49,6 +50,8 @@ async def library_check(workdir: Path, *, duration_s: float, tokens: int = 100) 
             checks += len(secrets)
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu0
+    finally:
+        await wiring.aclose()
     return {
         "checks": checks,
         "seconds": round(elapsed, 3),

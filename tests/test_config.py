@@ -28,18 +28,18 @@ def test_apps_and_keys_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_single_app_is_the_default() -> None:
-    assert Settings(apps="wxonly:s").default_appid == "wxonly"  # type: ignore[arg-type]
+    assert Settings(apps="wxonly:s").default_appid == "wxonly"
 
 
 @pytest.mark.parametrize("keys", ["short", "not base64 at all!!", generate_key()[:-4]])
 def test_bad_secret_keys_are_refused(keys: str) -> None:
     with pytest.raises(ValidationError):
-        Settings(secret_keys=keys)  # type: ignore[arg-type]
+        Settings(secret_keys=keys)
 
 
 def test_bad_app_spec_is_refused() -> None:
     with pytest.raises(ValidationError, match="APPID:SECRET"):
-        Settings(apps="nocolon")  # type: ignore[arg-type]
+        Settings(apps="nocolon")
 
 
 def test_idle_ttl_cannot_exceed_max() -> None:

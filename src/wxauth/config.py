@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     service_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
 
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
 
     # WeChat circuit breaker, per appid: open after this many failures in a row, for this long.
     wechat_breaker_failures: int = Field(default=5, ge=1)
@@ -119,6 +119,11 @@ class Settings(BaseSettings):
         if isinstance(value, list | tuple):
             return dict(parse_app(str(spec)) for spec in value)
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("secret_keys", "service_keys", "trusted_proxies", mode="before")
     @classmethod

@@ -5,19 +5,33 @@ layer renders all of them with one handler::
 
     WxAuthError                     500 internal_error
     ├── InvalidRequest              400 invalid_request
+    │   └── CryptoError             400 invalid_request: encrypted data that cannot be read
+    │       ├── InvalidSessionKey       the session_key is not 16 bytes in base64
+    │       ├── InvalidIV               the iv is not 16 bytes in base64
+    │       ├── InvalidBase64           encryptedData is not base64
+    │       ├── WatermarkMismatch       the data was issued for another appid
+    │       └── DecryptionFailed    400 session_key_stale (also a SessionKeyStale)
     ├── InvalidCode                 400 invalid_code
     ├── SessionKeyStale             400 session_key_stale
     ├── InvalidSignature            400 invalid_signature
-    ├── InvalidToken                401 invalid_token
+    ├── InvalidToken                401 invalid_token (WWW-Authenticate)
     ├── LoginBlocked                403 login_blocked
     ├── Forbidden                   403 forbidden
     ├── NotFound                    404 not_found
     ├── PayloadTooLarge             413 payload_too_large
     ├── RateLimited                 429 rate_limited (Retry-After)
     ├── ServerMisconfigured         500 server_misconfigured
+    │   └── KeyringError            500 server_misconfigured: stored data the at-rest keys
+    │                                   (WXAUTH_SECRET_KEYS) cannot open
     ├── WeChatError                 502 wechat_error
     ├── WeChatUnavailable           503 wechat_unavailable (Retry-After)
+    ├── StorageUnavailable          503 storage_unavailable (Retry-After): the database cannot
+    │                                   be reached, is busy, or has no free connection
     └── AuthUnavailable             503 auth_unavailable (Retry-After; raised by integrations)
+
+Outside errors are translated at one boundary each, with ``raise ... from exc``: WeChat's
+errcodes in :mod:`wxauth.wechat.errcodes`, the database drivers' in
+:mod:`wxauth.storage.boundary`.
 
 Messages are written for the API's users and never carry secrets, session_keys or tokens.
 """
@@ -59,6 +73,28 @@ class InvalidRequest(WxAuthError):
     default_message = "The request is malformed."
 
 
+class CryptoError(InvalidRequest):
+    """Encrypted data from the phone that cannot be read (see :mod:`wxauth.wechat.crypto`)."""
+
+    default_message = "The encrypted data could not be read."
+
+
+class InvalidSessionKey(CryptoError):
+    default_message = "The session_key is not 16 bytes in base64."
+
+
+class InvalidIV(CryptoError):
+    default_message = "The iv is not 16 bytes in base64."
+
+
+class InvalidBase64(CryptoError):
+    default_message = "encryptedData is not valid base64."
+
+
+class WatermarkMismatch(CryptoError):
+    default_message = "The encrypted data was issued for another mini program."
+
+
 class InvalidCode(WxAuthError):
     status = 400
     code = "invalid_code"
@@ -72,6 +108,10 @@ class SessionKeyStale(WxAuthError):
         "The data could not be decrypted with the current session_key; "
         "call wx.login, log in again, then retry."
     )
+
+
+class DecryptionFailed(SessionKeyStale, CryptoError):
+    """Wrong key, broken padding or no JSON inside: almost always a rotated session_key."""
 
 
 class InvalidSignature(WxAuthError):
@@ -127,6 +167,17 @@ class ServerMisconfigured(WxAuthError):
     default_message = "The server is misconfigured; the operator has been told."
 
 
+class KeyringError(ServerMisconfigured):
+    """A stored ciphertext that none of the at-rest keys opens: ``WXAUTH_SECRET_KEYS`` lost
+    the key it was written under (keep old keys after the new one until ``wxauth keys
+    rotate`` has run)."""
+
+    default_message = (
+        "Stored data cannot be decrypted with the server's at-rest keys; the operator must "
+        "restore the key it was written under."
+    )
+
+
 class WeChatError(WxAuthError):
     status = 502
     code = "wechat_error"
@@ -139,6 +190,16 @@ class WeChatUnavailable(WxAuthError):
     default_message = "WeChat is unavailable; retry later."
 
     default_retry_after = 5
+
+
+class StorageUnavailable(WxAuthError):
+    """The database cannot be reached, is busy, or has no free connection right now."""
+
+    status = 503
+    code = "storage_unavailable"
+    default_message = "The service's database is unavailable; retry later."
+
+    default_retry_after = 2
 
 
 class AuthUnavailable(WxAuthError):

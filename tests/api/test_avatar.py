@@ -10,9 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import Result
 from PIL import Image
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from tests.conftest import Harness, bearer
 from wxauth.cli import app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,7 @@ async def test_body_too_large_is_413(harness: Harness) -> None:
 
 
 async def test_streamed_body_too_large_is_413(harness: Harness) -> None:
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(100):
             yield b"a" * 1000
 

@@ -172,7 +172,7 @@ async def test_app_uses_redis_when_configured(
     changes["rate_limit_window"] = 3600
     h, app = await open_harness(settings.model_copy(update=changes), sim_state)
     try:
-        assert app.state.redis is not None
+        assert app.state.wxauth.wiring.redis is not None
         await h.login("a")
         assert_429(await h.api.post("/v1/login", json={"code": await h.code("b")}))
         assert [k async for k in redis_client.scan_iter(f"{prefix}rl:login-ip:*")]

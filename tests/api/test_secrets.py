@@ -13,6 +13,7 @@ from wxauth.api.app import create_app
 from wxauth.cli import app as cli
 from wxauth.config import Settings
 from wxauth.core.keyring import generate_key
+from wxauth.errors import ServerMisconfigured
 from wxauth.simulator import SimulatorState
 from wxauth.simulator.state import FaultRule
 
@@ -75,7 +76,7 @@ def test_default_or_weak_keys_are_refused(settings: Settings, key: str) -> None:
 
 
 def test_app_without_key_is_refused(settings: Settings) -> None:
-    with pytest.raises(ValueError, match="secret key"):
+    with pytest.raises(ServerMisconfigured, match="WXAUTH_SECRET_KEYS"):
         create_app(settings.model_copy(update={"secret_keys": []}))
 
 

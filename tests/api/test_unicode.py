@@ -58,7 +58,7 @@ async def test_lone_surrogate_in_json_is_refused(harness: Harness) -> None:
 )
 async def test_odd_authorization_headers_are_401(harness: Harness, authorization: str) -> None:
     response = await harness.api.get(
-        "/v1/me", headers={"Authorization": authorization.encode("utf-8")}
+        "/v1/me", headers=[(b"Authorization", authorization.encode("utf-8"))]
     )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_token"

@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from tests.conftest import APPID, Harness, bearer, close_harness, open_harness
 from wxauth.cli import app
@@ -32,7 +31,7 @@ async def wxauth(settings: Settings, *args: str, stdin: str | None = None) -> Re
     """Run the command in a thread: it runs its own event loop."""
     env = {"WXAUTH_DATABASE_URL": settings.database_url, "WXAUTH_CONFIG": ""}
     runner = CliRunner()
-    return await asyncio.to_thread(runner.invoke, app, list(args), input=stdin, env=env)
+    return await asyncio.to_thread(lambda: runner.invoke(app, list(args), input=stdin, env=env))
 
 
 async def test_users_list_show_export(live: Harness, settings: Settings) -> None:

@@ -3,39 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 import pytest
 
 from tests.conftest import APPID, SECRET, FakeClock
+from wxauth.config import Settings
 from wxauth.core.keyring import Keyring, KeyringError, generate_key
 from wxauth.core.memory import MemoryStore
 from wxauth.core.models import ClientInfo, ProfileUpdate
 from wxauth.core.service import WxAuth
-from wxauth.core.tokens import SessionPolicy, hash_token
+from wxauth.core.sessions import Authenticator
+from wxauth.core.tokens import hash_token
 from wxauth.errors import InvalidCode, InvalidRequest, InvalidToken
 from wxauth.simulator import SimulatorState, create_simulator_app
 from wxauth.simulator.state import openid_for
-from wxauth.wechat.client import WeChatClient
-
-POLICY = SessionPolicy(
-    idle_ttl=timedelta(days=7), max_ttl=timedelta(days=30), touch_interval=timedelta(minutes=5)
-)
+from wxauth.wiring import Wiring
 
 
-def make_service(sim_state: SimulatorState, store: MemoryStore, clock: FakeClock) -> WxAuth:
-    import base64
-
-    transport = httpx.ASGITransport(app=create_simulator_app(sim_state))
-    return WxAuth(
+def make_wiring(sim_state: SimulatorState, store: MemoryStore, clock: FakeClock) -> Wiring:
+    settings = Settings(
         apps={APPID: SECRET},
-        wechat=WeChatClient("http://wechat.test", transport=transport),
-        store=store,
-        keyring=Keyring([base64.urlsafe_b64decode(generate_key())]),
-        policy=POLICY,
-        clock=clock,
+        wechat_base_url="http://wechat.test",
+        secret_keys=[generate_key()],
+        session_cache_ttl=0,
     )
+    transport = httpx.ASGITransport(app=create_simulator_app(sim_state))
+    return Wiring(settings, wechat_transport=transport, clock=clock, store=store)
 
 
 @pytest.fixture
@@ -44,8 +40,22 @@ def store() -> MemoryStore:
 
 
 @pytest.fixture
-def service(sim_state: SimulatorState, store: MemoryStore, clock: FakeClock) -> WxAuth:
-    return make_service(sim_state, store, clock)
+async def wiring(
+    sim_state: SimulatorState, store: MemoryStore, clock: FakeClock
+) -> AsyncIterator[Wiring]:
+    wiring = make_wiring(sim_state, store, clock)
+    yield wiring
+    await wiring.aclose()
+
+
+@pytest.fixture
+def service(wiring: Wiring) -> WxAuth:
+    return wiring.login
+
+
+@pytest.fixture
+def sessions(wiring: Wiring) -> Authenticator:
+    return wiring.authenticator
 
 
 async def test_login_stores_hash_and_encrypted_key(
@@ -61,55 +71,65 @@ async def test_login_stores_hash_and_encrypted_key(
     ciphertext = store.session_keys[(APPID, openid_for(APPID, "alice"))]
     session_key = sim_state.current_key(APPID, "alice")
     assert session_key is not None and session_key not in ciphertext
-    assert await service.session_key(result.user) == session_key
+    assert await service.session_keys.session_key(result.user) == session_key
     assert result.token not in repr(result)
 
 
 async def test_authenticate_touches_only_after_interval(
-    service: WxAuth, store: MemoryStore, sim_state: SimulatorState, clock: FakeClock
+    sessions: Authenticator,
+    service: WxAuth,
+    store: MemoryStore,
+    sim_state: SimulatorState,
+    clock: FakeClock,
 ) -> None:
     token = (await service.login(sim_state.issue_code(APPID, "alice"))).token
     key = hash_token(token)
     created = store.sessions[key].last_seen_at
     clock.advance(minutes=4)
-    await service.authenticate(token)
+    await sessions.authenticate(token)
     assert store.sessions[key].last_seen_at == created
     clock.advance(minutes=2)
-    await service.authenticate(token)
+    await sessions.authenticate(token)
     assert store.sessions[key].last_seen_at == clock.now
     assert store.sessions[key].idle_expires_at == clock.now + timedelta(days=7)
 
 
 async def test_idle_expiry_never_passes_absolute(
-    service: WxAuth, store: MemoryStore, sim_state: SimulatorState, clock: FakeClock
+    sessions: Authenticator,
+    service: WxAuth,
+    store: MemoryStore,
+    sim_state: SimulatorState,
+    clock: FakeClock,
 ) -> None:
     token = (await service.login(sim_state.issue_code(APPID, "alice"))).token
     for _ in range(4):  # used every 6 days: never idle; the last touch is at day 24 + ...
         clock.advance(days=6)
-        await service.authenticate(token)
+        await sessions.authenticate(token)
     clock.advance(days=3)  # ... and at day 27, when 7 more idle days would pass day 30
-    await service.authenticate(token)
+    await sessions.authenticate(token)
     session = store.sessions[hash_token(token)]
     assert session.idle_expires_at == session.expires_at
 
 
 @pytest.mark.parametrize("token", ["", "x", "wxa_" + "é" * 10, "wxa_" + "a" * 200])
-async def test_garbage_tokens_are_invalid(service: WxAuth, token: str) -> None:
+async def test_garbage_tokens_are_invalid(
+    sessions: Authenticator, service: WxAuth, token: str
+) -> None:
     with pytest.raises(InvalidToken):
-        await service.authenticate(token)
+        await sessions.authenticate(token)
 
 
 async def test_revoked_expired_unknown_are_indistinguishable(
-    service: WxAuth, sim_state: SimulatorState, clock: FakeClock
+    sessions: Authenticator, service: WxAuth, sim_state: SimulatorState, clock: FakeClock
 ) -> None:
     revoked = (await service.login(sim_state.issue_code(APPID, "a"))).token
     expired = (await service.login(sim_state.issue_code(APPID, "b"))).token
-    await service.logout(revoked)
+    await sessions.logout(revoked)
     clock.advance(days=8)
     messages = set()
     for token in (revoked, expired, "wxa_" + "Z" * 43):
         with pytest.raises(InvalidToken) as caught:
-            await service.authenticate(token)
+            await sessions.authenticate(token)
         messages.add((caught.value.status, caught.value.code, caught.value.message))
     assert len(messages) == 1
 

@@ -11,8 +11,9 @@ from fastapi import FastAPI
 
 from tests.conftest import APPID, FakeClock, bearer
 from tests.integrations.fakes import DOWN, GOOD, TableVerifier
+from wxauth.api.mount import mount_wxauth
 from wxauth.config import Settings
-from wxauth.integrations.fastapi import CurrentUser, OptionalUser, install, mount_wxauth
+from wxauth.integrations.fastapi import CurrentUser, OptionalUser, install
 from wxauth.simulator import SimulatorState, create_simulator_app
 
 

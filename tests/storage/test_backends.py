@@ -32,7 +32,9 @@ def _schema(conn: Connection) -> dict[str, Any]:
     for table in inspector.get_table_names():
         pk = inspector.get_pk_constraint(table)["constrained_columns"]
         indexed.add((table, tuple(pk)))
-        for index in [*inspector.get_indexes(table), *inspector.get_unique_constraints(table)]:
+        indexes: list[Any] = [*inspector.get_indexes(table)]
+        indexes += inspector.get_unique_constraints(table)
+        for index in indexes:
             indexed.add((table, tuple(c for c in index["column_names"] if c)))
     return {
         "diff": compare_metadata(MigrationContext.configure(conn), metadata),

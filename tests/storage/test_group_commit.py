@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import shutil
 import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
-import pytest
+from sqlalchemy import TextClause, text
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from wxauth.core.models import ClientInfo, LoginEvent, LoginRecord
 from wxauth.core.tokens import SessionPolicy, new_token
-from wxauth.storage import sql as sql_module
 from wxauth.storage.engine import create_engine
 from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.sql import SqlStore
@@ -34,6 +34,10 @@ def record(openid: str, token_hash: str | None = None, at: datetime = NOW) -> Lo
         session = dataclasses.replace(session, token_hash=token_hash)
     event = LoginEvent(at, "ok", "wxapp", None, "1.2.3.4")
     return LoginRecord("wxapp", openid, None, "ciphertext", session, event=event)
+
+
+def _insert(statement: TextClause, n: int, conn: Connection) -> Any:
+    return conn.execute(statement, {"n": n})
 
 
 def count(db_path: Path, table: str) -> int:
@@ -92,8 +96,7 @@ async def test_stop_finishes_what_is_queued(db_path: Path) -> None:
     await writer.run(lambda conn: conn.execute(text("CREATE TABLE t (n INTEGER)")))
     insert = text("INSERT INTO t VALUES (:n)")
     pending = [
-        asyncio.ensure_future(writer.run(lambda conn, n=n: conn.execute(insert, {"n": n})))
-        for n in range(50)
+        asyncio.ensure_future(writer.run(functools.partial(_insert, insert, n))) for n in range(50)
     ]
     await asyncio.sleep(0)
     await asyncio.to_thread(writer.stop)
@@ -148,9 +151,7 @@ def test_without_the_turn_lock_sqlite_gives_up(db_path: Path) -> None:
     assert count(db_path, "t") == 20 - len(errors)
 
 
-async def test_sqlite_writes_store_what_sqlalchemy_stores(
-    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_sqlite_writes_store_what_sqlalchemy_stores(tmp_path: Path, db_path: Path) -> None:
     """Login's plain-sqlite3 write path leaves the very rows the SQLAlchemy path leaves."""
     other = tmp_path / "other.db"
     shutil.copy(db_path, other)
@@ -166,10 +167,11 @@ async def test_sqlite_writes_store_what_sqlalchemy_stores(
     beijing = timezone(timedelta(hours=8))
     elsewhere = record("o-2", at=datetime(2026, 5, 2, 1, 2, 3, 4005, tzinfo=beijing))
     results = []
+    logins = [
+        dataclasses.replace(login, new_user_id=new_id)
+        for login, new_id in zip((first, again, later, elsewhere), "abcd", strict=True)
+    ]
     for store in (fast, plain):
-        ids = iter(["id-a", "id-b", "id-c", "id-d"])
-        monkeypatch.setattr(sql_module, "new_user_id", lambda ids=ids: next(ids))
-        logins = (first, again, later, elsewhere)
         results.append([await store.record_login(r) for r in logins])
     assert results[0] == results[1]
     assert [created for _, created in results[0]] == [True, False, False, True]

@@ -106,7 +106,7 @@ def rejected_soon(base: str, token: str) -> bool:
     while time.monotonic() < deadline:
         me = httpx.get(f"{base}/v1/me", headers=bearer(token))
         if me.status_code == 401:
-            return me.json()["error"] == "invalid_token"
+            return bool(me.json()["error"] == "invalid_token")
         time.sleep(0.02)
     return False
 

@@ -67,10 +67,30 @@ async def pair(redis: Redis, redis_prefix: str) -> AsyncIterator[list[RedisSessi
 
 def test_records_survive_the_json_codec() -> None:
     session, user = records()
-    assert decode(Session, encode(session)) == session
-    assert decode(User, encode(user)) == user
+    assert decode(Session, b"17|" + encode(session)) == (17, session)
+    assert decode(User, b"18|" + encode(user)) == (18, user)
     assert decode(User, b"-") is None
-    assert decode(User, b'{"id": 1, "no_such_field": 2}') is None
+    assert decode(User, encode(user)) is None  # no stamp: another version's entry
+    assert decode(User, b'19|{"id": 1, "no_such_field": 2}') is None
+
+
+async def test_a_users_change_outlives_its_tombstone(
+    pair: list[RedisSessionCache], redis: Redis, redis_prefix: str
+) -> None:
+    """Two sessions of one user are cached; all the user's sessions are revoked (their user
+    entry forgotten). Once the tombstone is gone and the other session caches the user anew,
+    the first session's entry, cached before the change, is still not believed."""
+    a, b = pair
+    first, user = records()
+    second = dataclasses.replace(first, token_hash="f" * 64)
+    await a.put(first, user)
+    await a.put(second, user)
+    await b.forget_user(user.id)
+    await redis.delete(f"{redis_prefix}u:{user.id}")  # the tombstone's TTL ran out
+    b.local.clear()
+    await b.put(second, user)  # a fresh read of the other session
+    assert await b.get("f" * 64) == (second, user)
+    assert await b.get(first.token_hash) is None
 
 
 async def test_one_process_fills_the_other_reads(pair: list[RedisSessionCache]) -> None:

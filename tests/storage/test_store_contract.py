@@ -1,7 +1,8 @@
 """The store contract: one class of tests, run against every Store.
 
 Each subclass supplies a ``store`` fixture: in memory, SQLite, PostgreSQL, MariaDB, and the
-same behind the session caches (which must not change what a store answers).
+same behind the session caches (which must not change what a store answers). The databases
+come from ``tests/storage/conftest.py``: one per test run on each server, emptied per test.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from wxauth.core.cache import CachedStore, LocalSessionCache
 from wxauth.core.memory import MemoryStore
-from wxauth.core.models import ClientInfo, LoginRecord, Session, User
+from wxauth.core.models import ClientInfo, LoginEvent, LoginRecord, Session, User
 from wxauth.core.tokens import SessionPolicy, new_token
 from wxauth.errors import NotFound
 from wxauth.storage.sql import SqlStore
@@ -242,6 +243,104 @@ class StoreContract:
 
     async def test_ping(self, store: Any) -> None:
         await store.ping()
+
+    # -- writes seen through the session (a cache must forget what they changed) ------------
+
+    async def test_set_phone(self, store: Any) -> None:
+        user, _, session = await login(store, "o-alice")
+        assert not user.has_phone
+        assert await store.find_session(session.token_hash) is not None  # cached, if cached
+        later = NOW + timedelta(minutes=1)
+        updated = await store.set_phone(user.id, "+8613800138000", "86", later)
+        assert updated.has_phone and updated.updated_at == later
+        assert "13800138000" not in repr(updated)
+        again = await store.get_user(user.id)
+        assert again is not None
+        assert (again.phone, again.phone_country_code) == ("+8613800138000", "86")
+        found = await store.find_session(session.token_hash)
+        assert found is not None and found[1].has_phone
+        with pytest.raises(NotFound):
+            await store.set_phone("no-such-user", "+8613800138000", "86", later)
+
+    async def test_revoke_user_sessions(self, store: Any) -> None:
+        alice, _, first = await login(store, "o-alice")
+        _, _, second = await login(store, "o-alice", now=NOW + timedelta(seconds=1))
+        _, _, bob = await login(store, "o-bob")
+        for session in (first, second, bob):
+            assert await store.find_session(session.token_hash) is not None
+        later = NOW + timedelta(minutes=1)
+        assert await store.revoke_user_sessions(alice.id, later) == 2
+        assert await store.revoke_user_sessions(alice.id, later) == 0
+        for session in (first, second):
+            found = await store.find_session(session.token_hash)
+            assert found is not None and not found[0].is_active(later)
+        assert all(s.revoked_at == later for s in await store.list_sessions(alice.id))
+        still = await store.find_session(bob.token_hash)
+        assert still is not None and still[0].is_active(later)
+
+    async def test_delete_user_removes_everything_of_theirs(self, store: Any) -> None:
+        alice, _, session = await login(store, "o-alice", key="enc-alice")
+        bob, _, _ = await login(store, "o-bob", key="enc-bob")
+        await store.add_login_event(LoginEvent(NOW, "ok", APPID, alice.id, "1.2.3.4"))
+        assert await store.find_session(session.token_hash) is not None
+        assert await store.delete_user(alice.id) is True
+        assert await store.find_session(session.token_hash) is None
+        assert await store.get_user(alice.id) is None
+        assert await store.list_sessions(alice.id) == []
+        assert await store.get_session_key(APPID, "o-alice") is None
+        assert await store.list_login_events(limit=10, user_id=alice.id) == []
+        assert await store.delete_user(alice.id) is False
+        assert await store.get_user(bob.id) is not None  # the others keep theirs
+        assert await store.get_session_key(APPID, "o-bob") == "enc-bob"
+        assert len(await store.list_sessions(bob.id)) == 1
+        again, created, _ = await login(store, "o-alice")  # back, as a new user
+        assert created and again.id != alice.id
+
+    # -- audit and operator tools ------------------------------------------------------------
+
+    async def test_login_events_newest_first_and_purged(self, store: Any) -> None:
+        alice, _, _ = await login(store, "o-alice", now=NOW - timedelta(days=100))
+        old = LoginEvent(NOW - timedelta(days=100), "ok", APPID, alice.id, "1.2.3.4")
+        await store.add_login_event(old)
+        error = LoginEvent(NOW, "error", APPID, None, "::1", "invalid_code", 40029)
+        await store.add_login_event(error)
+        await store.add_login_event(LoginEvent(NOW, "ok", APPID, alice.id, "1.2.3.4"))
+        events = await store.list_login_events(limit=10)
+        assert [e.result for e in events] == ["ok", "error", "ok"]
+        assert events[1].error_code == "invalid_code" and events[1].wechat_errcode == 40029
+        assert events[1].ip == "::1" and events[1].at == NOW
+        assert len(await store.list_login_events(limit=10, user_id=alice.id)) == 2
+        assert len(await store.list_login_events(limit=1)) == 1
+        assert await store.purge_login_events(NOW - timedelta(days=90)) == 1
+        assert len(await store.list_login_events(limit=10)) == 2
+
+    async def test_list_users_and_sessions(self, store: Any) -> None:
+        a, _, _ = await login(store, "o-a")
+        b, _, _ = await login(store, "o-b", now=NOW + timedelta(seconds=1), appid=OTHER_APPID)
+        await login(store, "o-a", now=NOW + timedelta(seconds=2))
+        assert [u.id for u in await store.list_users()] == [a.id, b.id]
+        assert [u.id for u in await store.list_users(appid=OTHER_APPID)] == [b.id]
+        assert [u.id for u in await store.list_users(limit=1, offset=1)] == [b.id]
+        sessions = await store.list_sessions(a.id)
+        assert len(sessions) == 2 and sessions[0].created_at > sessions[1].created_at
+
+    async def test_avatar_urls_are_the_distinct_ones_containing_the_path(self, store: Any) -> None:
+        ours = "https://auth.example/v1/avatars/" + "a" * 40 + ".jpg"
+        urls = {
+            "o-a": ours,
+            "o-b": ours,  # one picture, two users
+            "o-c": "https://auth.example/v1/avatars/" + "b" * 40 + ".png",
+            "o-d": "https://thirdwx.qlogo.cn/mmopen/vi_32/x/132",  # WeChat's, not ours
+            "o-e": "https://auth.example/v1/avatarsX" + "c" * 40 + ".png",
+        }
+        for openid, url in urls.items():
+            user, _, _ = await login(store, openid)
+            await store.update_user(user.id, {"avatar_url": url}, NOW)
+        await login(store, "o-f")  # no avatar
+        assert await store.avatar_urls("/v1/avatars/") == {ours, urls["o-c"]}
+        # LIKE's wildcards in what is asked for are taken literally.
+        assert await store.avatar_urls("/v1_avatars/") == set()
+        assert await store.avatar_urls("%") == set()
 
 
 class TestMemoryStore(StoreContract):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -31,10 +32,10 @@ def clock(sim_state: SimulatorState) -> Clock:
 
 
 @pytest.fixture
-async def api(sim_state: SimulatorState) -> ServerApi:
+async def api(sim_state: SimulatorState) -> AsyncIterator[ServerApi]:
     transport = httpx.ASGITransport(app=create_simulator_app(sim_state))
     client = WeChatClient("http://wechat.test", transport=transport)
-    yield ServerApi(client)  # type: ignore[misc]
+    yield ServerApi(client)
     await client.aclose()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
@@ -42,7 +42,7 @@ def reply(status: int, body: bytes, content_type: str = "application/json") -> b
     return head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
 
 
-def ok(payload: dict[str, object]) -> Callable[[str], bytes]:
+def ok(payload: Mapping[str, object]) -> Callable[[str], bytes]:
     return lambda _target: reply(200, json.dumps(payload).encode(), "text/plain")
 
 

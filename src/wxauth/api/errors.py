@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wxauth.errors import InvalidRequest, NotFound, WxAuthError
+from wxauth.wire import error_body
 
 log = logging.getLogger(__name__)
 
@@ -20,15 +21,6 @@ _HTTP_CODES = {404: "not_found", 413: "payload_too_large", 429: "rate_limited"}
 def request_id_of(request: Request) -> str | None:
     value = request.scope.get("state", {}).get("request_id")
     return value if isinstance(value, str) else None
-
-
-def error_body(
-    code: str, message: str, request_id: str | None, wechat_errcode: int | None = None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"error": code, "message": message, "request_id": request_id}
-    if wechat_errcode is not None:
-        body["wechat_errcode"] = wechat_errcode
-    return body
 
 
 def render(error: WxAuthError, request_id: str | None) -> JSONResponse:

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wxauth.api.errors import error_body
 from wxauth.errors import PayloadTooLarge
+from wxauth.wire import error_body
 
 log = logging.getLogger(__name__)
 

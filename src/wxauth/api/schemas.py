@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 from wxauth.api.proof_schemas import ProofFields
-from wxauth.core.models import ProfileUpdate as CoreProfileUpdate
-from wxauth.core.models import User
+from wxauth.core.models import ProfileUpdate
 from wxauth.core.profile import NICKNAME_MAX, bad_nickname_reason, bad_text_reason
+from wxauth.wire import ErrorBody, UserPublic
+
+__all__ = [
+    "ErrorBody",
+    "Health",
+    "LoginRequest",
+    "LoginResponse",
+    "ProfileRequest",
+    "UserPublic",
+]
 
 
 def _plain_text(value: str) -> str:
@@ -47,7 +55,7 @@ class LoginRequest(ProofFields, Strict):
     appid: AppId | None = Field(None, description="Which mini program; optional with one app.")
 
 
-class ProfileUpdate(ProofFields, Strict):
+class ProfileRequest(ProofFields, Strict):
     """WeChat's field names (``nickName``) or snake_case (``nickname``) are both accepted;
     or a proof (``rawData``+``signature`` / ``encryptedData``+``iv``) instead of the fields."""
 
@@ -66,8 +74,8 @@ class ProfileUpdate(ProofFields, Strict):
     city: Annotated[PlainText, Field(max_length=64)] | None = None
     language: Annotated[PlainText, Field(max_length=16)] | None = None
 
-    def to_core(self) -> CoreProfileUpdate:
-        return CoreProfileUpdate(
+    def to_core(self) -> ProfileUpdate:
+        return ProfileUpdate(
             nickname=self.nickname,
             avatar_url=self.avatar_url,
             gender=self.gender,
@@ -78,53 +86,12 @@ class ProfileUpdate(ProofFields, Strict):
         )
 
 
-class UserPublic(BaseModel):
-    """What a client sees of a user: never the openid, never the session_key."""
-
-    id: str
-    appid: str
-    nickname: str | None
-    avatar_url: str | None
-    gender: int | None
-    country: str | None
-    province: str | None
-    city: str | None
-    language: str | None
-    has_phone: bool
-    created_at: datetime | None
-    updated_at: datetime | None
-
-    @classmethod
-    def of(cls, user: User) -> UserPublic:
-        return cls(
-            id=user.id,
-            appid=user.appid,
-            nickname=user.nickname,
-            avatar_url=user.avatar_url,
-            gender=user.gender,
-            country=user.country,
-            province=user.province,
-            city=user.city,
-            language=user.language,
-            has_phone=user.has_phone,
-            created_at=user.created_at,
-            updated_at=user.updated_at,
-        )
-
-
 class LoginResponse(BaseModel):
     token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
     expires_in: int = Field(description="Seconds until the token's absolute expiry.")
     user: UserPublic
     new_user: bool
-
-
-class ErrorBody(BaseModel):
-    error: str
-    message: str
-    request_id: str | None = None
-    wechat_errcode: int | None = None
 
 
 class Health(BaseModel):

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from wxauth.cli import audit, avatars, db, keys, run, sessions, users
+from wxauth.errors import WxAuthError
 
 app = typer.Typer(help="Login and session service for WeChat Mini Programs.", no_args_is_help=True)
 app.registered_commands.extend(run.app.registered_commands)
@@ -25,4 +26,8 @@ def main() -> None:
     if config and not Path(config).exists():
         typer.secho("error: WXAUTH_CONFIG names a missing file", fg=typer.colors.RED, err=True)
         sys.exit(2)
-    app()
+    try:
+        app()
+    except WxAuthError as exc:  # a configuration or service error: one line, no traceback
+        typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
+        sys.exit(2)

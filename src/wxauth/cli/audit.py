@@ -11,7 +11,7 @@ import typer
 from wxauth.cli.store import table, when, with_store
 from wxauth.config import Settings
 from wxauth.core.models import LoginEvent
-from wxauth.storage.sql import SqlStore
+from wxauth.core.ports import Store
 
 app = typer.Typer(help="The login audit trail.", no_args_is_help=True)
 
@@ -39,7 +39,7 @@ def audit_tail(
 ) -> None:
     """Print the newest login events, oldest first."""
 
-    async def newest(store: SqlStore, _settings: Settings) -> list[LoginEvent]:
+    async def newest(store: Store, _settings: Settings) -> list[LoginEvent]:
         return await store.list_login_events(limit=limit, user_id=user)
 
     events = list(reversed(with_store(newest)))
@@ -60,7 +60,7 @@ def audit_tail(
 def audit_purge() -> None:
     """Delete the events older than WXAUTH_AUDIT_RETENTION_DAYS (the server also does it)."""
 
-    async def purge(store: SqlStore, settings: Settings) -> int:
+    async def purge(store: Store, settings: Settings) -> int:
         cutoff = datetime.now(UTC) - timedelta(days=settings.audit_retention_days)
         return await store.purge_login_events(cutoff)
 

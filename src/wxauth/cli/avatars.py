@@ -9,8 +9,8 @@ import typer
 from wxauth.cli.store import with_store
 from wxauth.config import Settings
 from wxauth.core.avatar import referenced_avatars
+from wxauth.core.ports import Store
 from wxauth.storage.avatars import LocalAvatarStorage
-from wxauth.storage.sql import SqlStore
 
 app = typer.Typer(help="Uploaded avatars (WXAUTH_AVATAR_DIR).", no_args_is_help=True)
 
@@ -26,7 +26,7 @@ def avatars_prune(
 ) -> None:
     """Delete the avatar files no user's avatar_url points at (replaced or deleted users')."""
 
-    async def prune(store: SqlStore, settings: Settings) -> list[str]:
+    async def prune(store: Store, settings: Settings) -> list[str]:
         keep = await referenced_avatars(store)
         storage = LocalAvatarStorage(settings.avatar_dir)
         return await storage.prune(keep, grace_s=grace_hours * 3600, dry_run=dry_run)

@@ -14,7 +14,10 @@ AppOption = Annotated[
     list[str] | None,
     typer.Option("--app", help="A mini program as APPID:SECRET (repeatable)."),
 ]
-LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+LogLevel = Annotated[
+    str | None,
+    typer.Option("--log-level", help="debug, info, warning or error [default: WXAUTH_LOG_LEVEL]"),
+]
 
 
 def fail(message: str) -> typer.Exit:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 
 from wxauth.cli.common import fail, load_settings
+from wxauth.cli.store import with_wiring
 from wxauth.core.keyring import Keyring, generate_key
-from wxauth.storage.engine import create_engine
 from wxauth.storage.rekey import rotate_session_keys
+from wxauth.wiring import Wiring
 
 app = typer.Typer(help="At-rest encryption keys.", no_args_is_help=True)
 
@@ -31,12 +30,9 @@ def keys_rotate() -> None:
     if not keys:
         raise fail("no at-rest key: set WXAUTH_SECRET_KEYS, newest first")
 
-    async def run() -> None:
-        engine = create_engine(settings.database_url)
-        try:
-            report = await rotate_session_keys(engine, Keyring(keys), Keyring(keys[:1]))
-        finally:
-            await engine.dispose()
+    async def run(wiring: Wiring) -> None:
+        newest = Keyring(keys[:1])
+        report = await rotate_session_keys(wiring.engine, wiring.keyring, newest)
         typer.echo(
             f"{report.rotated} re-encrypted, {report.current} already under the newest key, "
             f"{report.unreadable} unreadable with the configured keys"
@@ -44,4 +40,4 @@ def keys_rotate() -> None:
         if report.unreadable:
             raise typer.Exit(1)
 
-    asyncio.run(run())
+    with_wiring(run, settings)

@@ -41,14 +41,13 @@ def dev(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     db: Annotated[Path, typer.Option(help="SQLite database file.")] = Path("wxauth-dev.db"),
     apps: AppOption = None,
-    log_level: LogLevel = "info",
+    log_level: LogLevel = None,
 ) -> None:
     """API + embedded WeChat simulator + SQLite, in one process."""
     from wxauth.api.app import create_app
     from wxauth.simulator.app import beside, create_simulator_app
     from wxauth.storage.migrate import upgrade
 
-    setup_logging(log_level)
     simulated = sim_apps(apps) or [SimApp(DEMO_APPID, DEMO_SECRET)]
     database_url = f"sqlite+aiosqlite:///{db.resolve()}"
     settings = load_settings(
@@ -56,8 +55,10 @@ def dev(
         apps={a.appid: SecretStr(a.secret) for a in simulated},
         wechat_base_url="http://simulator",
         secret_keys=[SecretStr(dev_key(db.resolve()))],
-        log_level=log_level,
+        **({"log_level": log_level} if log_level else {}),
     )
+    log_level = settings.log_level
+    setup_logging(log_level)
     upgrade(database_url)
     simulator = create_simulator_app(SimulatorState(simulated))
     api = create_app(settings, wechat_transport=httpx.ASGITransport(app=simulator))
@@ -91,10 +92,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-    log_level: LogLevel = "info",
+    log_level: LogLevel = None,
 ) -> None:
     """Production server: WeChat at WXAUTH_WECHAT_BASE_URL, settings from WXAUTH_*."""
-    settings = load_settings()
+    settings = load_settings(**({"log_level": log_level} if log_level else {}))
+    log_level = settings.log_level
     if not settings.apps:
         raise fail("no mini program configured: set WXAUTH_APPS=APPID:SECRET[,APPID:SECRET...]")
     if not settings.secret_keys:
@@ -142,7 +144,7 @@ def simulator(
         rules.append(FaultRule(rate=1.0, latency_ms=latency_ms))
     state = SimulatorState(simulated, faults=rules)
     typer.echo(f"WeChat simulator on http://{host}:{port}, apps: {', '.join(state.apps)}")
-    uvicorn.run(create_simulator_app(state), host=host, port=port, log_level=log_level)
+    uvicorn.run(create_simulator_app(state), host=host, port=port, log_level=log_level or "info")
 
 
 @app.command()

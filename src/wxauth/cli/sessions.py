@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -10,12 +9,13 @@ from typing import Annotated
 import typer
 
 from wxauth.cli.common import fail, load_settings
-from wxauth.cli.store import forget_cached, table, when, with_store
+from wxauth.cli.store import table, when, with_store, with_wiring
 from wxauth.config import Settings
 from wxauth.core.models import Session
-from wxauth.core.session_check import SessionKeyStatus
+from wxauth.core.ports import Store
+from wxauth.core.session_check import SessionKeyStatus, session_key_status
 from wxauth.core.tokens import hash_token
-from wxauth.storage.sql import SqlStore
+from wxauth.wiring import Wiring
 
 app = typer.Typer(help="Sessions: list, revoke, clean up, check.", no_args_is_help=True)
 
@@ -30,7 +30,7 @@ def state_of(session: Session, now: datetime) -> str:
 def sessions_list(user_id: Annotated[str, typer.Argument(help="The user's id.")]) -> None:
     """A user's sessions, newest first (tokens are not stored: ids are hash prefixes)."""
 
-    async def work(store: SqlStore, _settings: Settings) -> list[Session]:
+    async def work(store: Store, _settings: Settings) -> list[Session]:
         if await store.get_user(user_id) is None:
             raise fail(f"no user with id {user_id}")
         return await store.list_sessions(user_id)
@@ -70,18 +70,13 @@ def sessions_revoke(
         token = sys.stdin.readline().strip()
     now = datetime.now(UTC)
 
-    async def work(store: SqlStore, settings: Settings) -> int:
+    async def work(store: Store, _settings: Settings) -> int:
         if token is not None:
-            token_hash = hash_token(token)
-            revoked = await store.revoke_session(token_hash, now)
-            await forget_cached(settings, token_hash=token_hash)
-            return int(revoked)
+            return int(await store.revoke_session(hash_token(token), now))
         assert user is not None
         if await store.get_user(user) is None:
             raise fail(f"no user with id {user}")
-        count = await store.revoke_user_sessions(user, now)
-        await forget_cached(settings, user_id=user)
-        return count
+        return await store.revoke_user_sessions(user, now)
 
     count = with_store(work)
     if token is not None and not count:
@@ -101,44 +96,17 @@ def sessions_check(
     settings = load_settings()
     if not settings.secret_keys:
         raise fail("no at-rest key: set WXAUTH_SECRET_KEYS")
-    status = asyncio.run(check(settings, user))
+    status = with_wiring(lambda wiring: check(wiring, user), settings)
     typer.echo(status.value)
     if status is not SessionKeyStatus.VALID:
         raise typer.Exit(1)
 
 
-async def check(settings: Settings, user_id: str) -> SessionKeyStatus:
-    from wxauth.api.app import session_policy
-    from wxauth.api.verified import tokened_api
-    from wxauth.core.keyring import Keyring
-    from wxauth.core.service import WxAuth
-    from wxauth.core.session_check import session_key_status
-    from wxauth.storage.engine import create_engine
-    from wxauth.storage.redis import create_redis
-    from wxauth.storage.sql import SqlStore
-    from wxauth.wechat.client import WeChatClient
-
-    engine = create_engine(settings.database_url)
-    wechat = WeChatClient(settings.wechat_base_url, timeout=settings.wechat_timeout)
-    redis = create_redis(settings.redis_url) if settings.redis_url else None
-    try:
-        store = SqlStore(engine)
-        user = await store.get_user(user_id)
-        if user is None:
-            raise fail(f"no user {user_id!r}")
-        service = WxAuth(
-            apps={a: s.get_secret_value() for a, s in settings.apps.items()},
-            wechat=wechat,
-            store=store,
-            keyring=Keyring(settings.secret_key_bytes()),
-            policy=session_policy(settings),
-        )
-        return await session_key_status(user, service, tokened_api(settings, wechat, redis))
-    finally:
-        await wechat.aclose()
-        await engine.dispose()
-        if redis is not None:
-            await redis.aclose()
+async def check(wiring: Wiring, user_id: str) -> SessionKeyStatus:
+    user = await wiring.store.get_user(user_id)
+    if user is None:
+        raise fail(f"no user {user_id!r}")
+    return await session_key_status(user, wiring.session_keys, wiring.tokened_api)
 
 
 DAY = 86_400
@@ -152,19 +120,9 @@ def sessions_cleanup(
     batch_size: Annotated[int, typer.Option(min=1, help="Rows deleted per transaction.")] = 1000,
 ) -> None:
     """Delete expired sessions from WXAUTH_DATABASE_URL (run it daily, e.g. from cron)."""
-    settings = load_settings()
-    deleted = asyncio.run(_cleanup(settings.database_url, timedelta(seconds=grace), batch_size))
-    typer.echo(f"deleted {deleted} expired sessions")
+    cutoff = datetime.now(UTC) - timedelta(seconds=grace)
 
+    async def work(store: Store, _settings: Settings) -> int:
+        return await store.delete_expired_sessions(cutoff, batch_size=batch_size)
 
-async def _cleanup(database_url: str, grace: timedelta, batch_size: int) -> int:
-    from wxauth.core.service import utcnow
-    from wxauth.storage.engine import create_engine
-    from wxauth.storage.sql import SqlStore
-
-    engine = create_engine(database_url)
-    try:
-        store = SqlStore(engine)
-        return await store.delete_expired_sessions(utcnow() - grace, batch_size=batch_size)
-    finally:
-        await engine.dispose()
+    typer.echo(f"deleted {with_store(work)} expired sessions")

@@ -1,4 +1,6 @@
-"""Reaching the configured database from a command: one SqlStore, opened and closed per run."""
+"""Reaching the configured database from a command: one :class:`~wxauth.wiring.Wiring` per
+run, whose store writes through the session cache, so that running servers forget what a
+command changed (through Redis when there is one)."""
 
 from __future__ import annotations
 
@@ -9,49 +11,30 @@ from typing import TypeVar
 
 from wxauth.cli.common import load_settings
 from wxauth.config import Settings
-from wxauth.storage.engine import create_engine
-from wxauth.storage.sql import SqlStore
+from wxauth.core.ports import Store
+from wxauth.wiring import Wiring
 
 T = TypeVar("T")
 
 
-def with_store(work: Callable[[SqlStore, Settings], Awaitable[T]]) -> T:
-    """Run ``work`` against WXAUTH_DATABASE_URL and dispose of the engine afterwards."""
-    settings = load_settings()
+def with_wiring(work: Callable[[Wiring], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Run ``work`` with the process's objects built from ``settings`` (WXAUTH_* by
+    default), and close whatever it built afterwards."""
+    settings = settings or load_settings()
 
     async def run() -> T:
-        engine = create_engine(settings.database_url)
+        wiring = Wiring(settings)
         try:
-            return await work(SqlStore(engine), settings)
+            return await work(wiring)
         finally:
-            await engine.dispose()
+            await wiring.aclose()
 
     return asyncio.run(run())
 
 
-async def forget_cached(
-    settings: Settings, *, user_id: str | None = None, token_hash: str | None = None
-) -> None:
-    """Tell running servers' session caches (through Redis) that a user or session changed.
-
-    Without Redis each server's cache is in-process and lives at most one second: nothing to do.
-    """
-    if not settings.redis_url or settings.session_cache_ttl <= 0:
-        return
-    from wxauth.storage.redis import create_redis
-    from wxauth.storage.redis_cache import build_session_cache
-
-    redis = create_redis(settings.redis_url)
-    cache = build_session_cache(settings, redis)
-    try:
-        if cache is not None and user_id is not None:
-            await cache.forget_user(user_id)
-        if cache is not None and token_hash is not None:
-            await cache.forget_session(token_hash)
-    finally:
-        if cache is not None:
-            await cache.aclose()
-        await redis.aclose()
+def with_store(work: Callable[[Store, Settings], Awaitable[T]]) -> T:
+    """Run ``work`` against WXAUTH_DATABASE_URL's store (behind the session cache)."""
+    return with_wiring(lambda wiring: work(wiring.store, wiring.settings))
 
 
 def when(value: datetime | None) -> str:

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from wxauth.cli.common import fail
-from wxauth.cli.store import forget_cached, table, when, with_store
+from wxauth.cli.store import table, when, with_store
 from wxauth.config import Settings
 from wxauth.core.models import LoginEvent, Session, User
-from wxauth.storage.sql import SqlStore
+from wxauth.core.ports import Store
 
 app = typer.Typer(help="Users: list, show, export, delete.", no_args_is_help=True)
 
@@ -50,7 +50,7 @@ def event_record(event: LoginEvent) -> dict[str, Any]:
     }
 
 
-async def _require(store: SqlStore, user_id: str) -> User:
+async def _require(store: Store, user_id: str) -> User:
     user = await store.get_user(user_id)
     if user is None:
         raise fail(f"no user with id {user_id}")
@@ -65,7 +65,7 @@ def users_list(
 ) -> None:
     """Users, oldest first."""
 
-    async def work(store: SqlStore, _settings: Settings) -> list[User]:
+    async def work(store: Store, _settings: Settings) -> list[User]:
         return await store.list_users(appid=appid, limit=limit, offset=offset)
 
     users = with_store(work)
@@ -82,7 +82,7 @@ def users_list(
 def users_show(user_id: UserId) -> None:
     """One user's profile and sessions."""
 
-    async def work(store: SqlStore, _settings: Settings) -> tuple[User, list[Session]]:
+    async def work(store: Store, _settings: Settings) -> tuple[User, list[Session]]:
         user = await _require(store, user_id)
         return user, await store.list_sessions(user_id)
 
@@ -107,7 +107,7 @@ def users_export(
     stored. Session tokens are not stored at all; sessions appear by their hash prefix.
     """
 
-    async def work(store: SqlStore, _settings: Settings) -> dict[str, Any]:
+    async def work(store: Store, _settings: Settings) -> dict[str, Any]:
         user = await _require(store, user_id)
         sessions = await store.list_sessions(user_id)
         events = await store.list_login_events(limit=100_000, user_id=user_id)
@@ -136,12 +136,11 @@ def users_delete(
     if not yes:
         typer.confirm(f"Delete user {user_id} and everything stored about them?", abort=True)
 
-    async def work(store: SqlStore, settings: Settings) -> int:
+    async def work(store: Store, settings: Settings) -> int:
         await _require(store, user_id)
         sessions = len(await store.list_sessions(user_id))
         if not await store.delete_user(user_id):
             raise fail(f"no user with id {user_id}")
-        await forget_cached(settings, user_id=user_id)
         return sessions
 
     sessions = with_store(work)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from wxauth.core.models import LoginRecord, Session, User
+from wxauth.core.models import LoginEvent, LoginRecord, Session, User
 from wxauth.core.ports import Store
 
 MAX_LOCAL_TTL_S = 1.0
@@ -64,6 +64,9 @@ class LocalSessionCache:
         self._now = monotonic
         self._sessions: OrderedDict[str, tuple[float, Session]] = OrderedDict()
         self._users: OrderedDict[str, tuple[float, User]] = OrderedDict()
+        # The cached sessions of each user: forgetting a user forgets them too, or another
+        # session of theirs would put the user back beside a session that has since changed.
+        self._by_user: dict[str, set[str]] = {}
 
     def __repr__(self) -> str:
         return f"LocalSessionCache(ttl={self.ttl}, sessions={len(self._sessions)})"
@@ -79,8 +82,11 @@ class LocalSessionCache:
         if self.ttl <= 0:
             return
         deadline = self._now() + self.ttl
-        _store(self._sessions, session.token_hash, (deadline, session), self._max)
-        _store(self._users, user.id, (deadline, user), self._max)
+        for dropped in _store(self._sessions, session.token_hash, (deadline, session), self._max):
+            self._unindex(dropped[1])
+        for dropped_user in _store(self._users, user.id, (deadline, user), self._max):
+            self._drop_sessions_of(dropped_user[1].id)
+        self._by_user.setdefault(user.id, set()).add(session.token_hash)
 
     async def forget_session(self, token_hash: str) -> None:
         self.evict_session(token_hash)
@@ -89,14 +95,29 @@ class LocalSessionCache:
         self.evict_user(user_id)
 
     def evict_session(self, token_hash: str) -> None:
-        self._sessions.pop(token_hash, None)
+        entry = self._sessions.pop(token_hash, None)
+        if entry is not None:
+            self._unindex(entry[1])
 
     def evict_user(self, user_id: str) -> None:
         self._users.pop(user_id, None)
+        self._drop_sessions_of(user_id)
+
+    def _drop_sessions_of(self, user_id: str) -> None:
+        for token_hash in self._by_user.pop(user_id, ()):
+            self._sessions.pop(token_hash, None)
+
+    def _unindex(self, session: Session) -> None:
+        hashes = self._by_user.get(session.user_id)
+        if hashes is not None:
+            hashes.discard(session.token_hash)
+            if not hashes:
+                del self._by_user[session.user_id]
 
     def clear(self) -> None:
         self._sessions.clear()
         self._users.clear()
+        self._by_user.clear()
 
     async def aclose(self) -> None:
         self.clear()
@@ -104,27 +125,28 @@ class LocalSessionCache:
 
 def _fresh(entries: OrderedDict[str, tuple[float, V]], key: str, now: float) -> V | None:
     entry = entries.get(key)
-    if entry is None:
-        return None
-    if entry[0] <= now:
-        del entries[key]
-        return None
+    if entry is None or entry[0] <= now:
+        return None  # an expired entry stays until it is replaced or pushed out
     return entry[1]
 
 
-def _store(entries: OrderedDict[str, V], key: str, value: V, limit: int) -> None:
+def _store(entries: OrderedDict[str, V], key: str, value: V, limit: int) -> list[V]:
+    """Keep ``value`` under ``key``; return the oldest entries pushed out by the limit."""
     entries[key] = value
     entries.move_to_end(key)
+    dropped = []
     while len(entries) > limit:
-        entries.popitem(last=False)
+        dropped.append(entries.popitem(last=False)[1])
+    return dropped
 
 
 class CachedStore:
     """A :class:`~wxauth.core.ports.Store` that answers ``find_session`` from a cache.
 
-    Writes go to the wrapped store first, then the cache forgets what they changed. Methods
-    this class does not define are passed to the wrapped store unchanged: a new store
-    method that changes a user or a session must be added here so that it forgets them.
+    Writes go to the wrapped store first, then the cache forgets what they changed. Every
+    method of the ``Store`` contract is spelled out here (as django's ``cached_db`` does),
+    so that mypy refuses a ``CachedStore`` that misses a new one and no write can slip past
+    the cache.
     """
 
     def __init__(
@@ -136,9 +158,6 @@ class CachedStore:
 
     def __repr__(self) -> str:
         return f"CachedStore({self.store!r}, {self.cache!r})"
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
 
     async def find_session(self, token_hash: str) -> tuple[Session, User] | None:
         cached = await self.cache.get(token_hash)
@@ -206,3 +225,30 @@ class CachedStore:
 
     async def ping(self) -> None:
         await self.store.ping()
+
+    async def add_login_event(self, event: LoginEvent) -> None:
+        await self.store.add_login_event(event)
+
+    async def list_login_events(
+        self, *, limit: int, user_id: str | None = None
+    ) -> list[LoginEvent]:
+        return await self.store.list_login_events(limit=limit, user_id=user_id)
+
+    async def purge_login_events(self, before: datetime) -> int:
+        return await self.store.purge_login_events(before)
+
+    async def avatar_urls(self, containing: str) -> set[str]:
+        return await self.store.avatar_urls(containing)
+
+    async def list_users(
+        self, *, appid: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[User]:
+        return await self.store.list_users(appid=appid, limit=limit, offset=offset)
+
+    async def list_sessions(self, user_id: str) -> list[Session]:
+        return await self.store.list_sessions(user_id)
+
+    async def delete_expired_sessions(self, before: datetime, *, batch_size: int = 1000) -> int:
+        # Only sessions already past their idle expiry go: a cached copy of one is refused
+        # by its own expiry check, so there is nothing to forget.
+        return await self.store.delete_expired_sessions(before, batch_size=batch_size)

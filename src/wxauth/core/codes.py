@@ -9,7 +9,7 @@ others answer ``invalid_code`` without calling WeChat.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Protocol
+from typing import Protocol
 
 from wxauth.core.ports import WeChatGateway, WeChatSessionLike
 from wxauth.errors import InvalidCode, WeChatUnavailable
@@ -34,7 +34,7 @@ class CodeGuard(Protocol):
 
 class WeChatWithCodeGuard:
     """A :class:`~wxauth.core.ports.WeChatGateway` whose ``code2session`` claims the code
-    first. Other methods pass through to the wrapped gateway."""
+    first."""
 
     def __init__(self, wechat: WeChatGateway, guard: CodeGuard) -> None:
         self.wechat = wechat
@@ -42,9 +42,6 @@ class WeChatWithCodeGuard:
 
     def __repr__(self) -> str:
         return f"WeChatWithCodeGuard({self.wechat!r})"
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.wechat, name)
 
     async def code2session(self, appid: str, secret: str, code: str) -> WeChatSessionLike:
         if not await self.guard.claim(appid, code):

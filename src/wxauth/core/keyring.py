@@ -8,14 +8,14 @@ from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from wxauth.errors import KeyringError
+
+__all__ = ["Keyring", "KeyringError", "generate_key"]
+
 
 def generate_key() -> str:
     """A new at-rest key: 32 random bytes in URL-safe base64 (44 characters)."""
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
-
-
-class KeyringError(Exception):
-    """A ciphertext that none of the keys opens."""
 
 
 class Keyring:
@@ -36,11 +36,11 @@ class Keyring:
         try:
             return self._fernet.decrypt(ciphertext.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError) as exc:
-            raise KeyringError("no configured secret key decrypts this value") from exc
+            raise KeyringError() from exc
 
     def rotate(self, ciphertext: str) -> str:
         """Re-encrypt under the newest key."""
         try:
             return self._fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
         except InvalidToken as exc:
-            raise KeyringError("no configured secret key decrypts this value") from exc
+            raise KeyringError() from exc

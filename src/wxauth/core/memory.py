@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from wxauth.core.models import LoginEvent, LoginRecord, Session, User
-from wxauth.core.service import new_user_id
 from wxauth.errors import NotFound
 
 
@@ -29,7 +28,7 @@ class MemoryStore:
             created = user_id is None
             if user_id is None:
                 user = User(
-                    id=new_user_id(),
+                    id=record.new_user_id,
                     appid=record.appid,
                     openid=record.openid,
                     unionid=record.unionid,

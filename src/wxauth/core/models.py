@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-PROFILE_FIELDS = ("nickname", "avatar_url", "gender", "country", "province", "city", "language")
+
+def new_user_id() -> str:
+    """An opaque user id that says nothing about the openid."""
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,8 @@ class LoginRecord:
     profile: dict[str, Any] = field(default_factory=dict)
     # The login's audit event, written in the same transaction (the store fills in user_id).
     event: LoginEvent | None = None
+    # The id the user gets should this login create them (the store never makes ids).
+    new_user_id: str = field(default_factory=lambda: new_user_id())
 
 
 @dataclass(frozen=True, slots=True)

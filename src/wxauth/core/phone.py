@@ -11,7 +11,8 @@ from typing import Any, Protocol
 from wxauth.core.models import User
 from wxauth.core.ports import Clock, Store
 from wxauth.core.proof import EncryptedData, open_encrypted
-from wxauth.errors import InvalidRequest, SessionKeyStale, WeChatError, WxAuthError
+from wxauth.core.session_keys import SessionKeys
+from wxauth.errors import InvalidRequest, WeChatError, WxAuthError
 
 _DIGITS = re.compile(r"^[0-9]+$")
 
@@ -44,10 +45,6 @@ class PhoneGateway(Protocol):
         ...
 
 
-class SessionKeys(Protocol):
-    async def session_key(self, user: User) -> str | None: ...
-
-
 class Phones:
     """Verifies and stores a user's phone number."""
 
@@ -64,9 +61,7 @@ class Phones:
         return await self._save(user, parse_phone_info(info))
 
     async def bind_encrypted(self, user: User, proof: EncryptedData) -> tuple[User, PhoneNumber]:
-        session_key = await self._session_keys.session_key(user)
-        if session_key is None:
-            raise SessionKeyStale()
+        session_key = await self._session_keys.usable(user)
         data = open_encrypted(proof, session_key, appid=user.appid, openid=user.openid)
         return await self._save(user, parse_phone_info(data, error=InvalidRequest))
 

@@ -89,7 +89,13 @@ class Store(Protocol):
     async def delete_user(self, user_id: str) -> bool:
         """Remove the user, their sessions, their session_key and their login events, in one
         transaction (a data-subject deletion request). False when there is no such user."""
+        ...
 
     async def set_phone(self, user_id: str, phone: str, country_code: str, now: datetime) -> User:
         """Store the user's verified phone number (E.164) and its country code."""
+        ...
+
+    async def delete_expired_sessions(self, before: datetime, *, batch_size: int = 1000) -> int:
+        """Delete sessions whose idle expiry is before ``before`` (revoked ones included), in
+        batches of ``batch_size`` rows, one short transaction each; return how many went."""
         ...

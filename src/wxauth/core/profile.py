@@ -75,9 +75,6 @@ def from_wechat_user_info(info: dict[str, Any]) -> ProfileUpdate:
     )
 
 
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
 def bad_nickname_reason(value: str) -> str | None:
     """Why ``value`` is unfit as a nickname, beyond :func:`bad_text_reason`, or None.
 
@@ -86,8 +83,6 @@ def bad_nickname_reason(value: str) -> str | None:
     """
     if len(value) > NICKNAME_MAX:
         return f"must be at most {NICKNAME_MAX} characters"
-    if any(char in BIDI_CONTROLS for char in value):
-        return "must not contain text-direction controls"
     if not any(unicodedata.category(char)[0] in "LNPS" for char in value):
         return "must contain a visible character"
     return bad_text_reason(value)

@@ -1,33 +1,30 @@
-"""The login and session service: the one object the API layer talks to."""
+"""Login with a ``wx.login`` code, and the profile the user keeps.
+
+Checking tokens is :class:`~wxauth.core.sessions.Authenticator`'s, so that a process that only
+verifies tokens needs no WeChat gateway, no app secrets and no at-rest keys.
+"""
 
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from wxauth.core import profile
-from wxauth.core.keyring import Keyring
 from wxauth.core.models import (
     ClientInfo,
     LoginEvent,
     LoginRecord,
     ProfileUpdate,
-    Session,
     User,
+    new_user_id,
 )
 from wxauth.core.ports import Clock, Store, WeChatGateway
 from wxauth.core.proof import Proof, verified_profile
-from wxauth.core.tokens import SessionPolicy, hash_token, looks_like_token, new_token
-from wxauth.errors import (
-    InvalidCode,
-    InvalidRequest,
-    InvalidToken,
-    SessionKeyStale,
-    WxAuthError,
-)
+from wxauth.core.session_keys import SessionKeys
+from wxauth.core.tokens import SessionPolicy, new_token
+from wxauth.errors import InvalidCode, InvalidRequest, WxAuthError
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +44,13 @@ class LoginResult:
         return f"LoginResult(user={self.user!r}, new_user={self.new_user})"
 
 
-@dataclass(frozen=True, slots=True)
-class Authenticated:
-    user: User
-    session: Session
-
-
 class WxAuth:
-    """Login with a ``wx.login`` code, check tokens, log out, keep profiles.
+    """Login with a ``wx.login`` code, and profiles.
 
     ``apps`` maps appid to app secret. A login code being exchanged is remembered while the
     exchange runs, so a retried request carrying the same code answers ``invalid_code``
-    at once instead of racing WeChat for a second session.
+    at once instead of racing WeChat for a second session. ``new_id`` makes the id a user
+    gets when a login creates them.
     """
 
     def __init__(
@@ -67,19 +59,21 @@ class WxAuth:
         apps: Mapping[str, str],
         wechat: WeChatGateway,
         store: Store,
-        keyring: Keyring,
+        session_keys: SessionKeys,
         policy: SessionPolicy,
         clock: Clock = utcnow,
         audit_retention: timedelta = timedelta(days=90),
+        new_id: Callable[[], str] = new_user_id,
     ) -> None:
         self._apps = dict(apps)
         self.audit_retention = audit_retention
         self._next_audit_purge: datetime | None = None
         self._wechat = wechat
         self._store = store
-        self._keyring = keyring
+        self.session_keys = session_keys
         self._policy = policy
         self._clock = clock
+        self._new_id = new_id
         self._codes_in_flight: set[tuple[str, str]] = set()
 
     def __repr__(self) -> str:
@@ -158,7 +152,8 @@ class WxAuth:
             appid=appid,
             openid=wx.openid,
             unionid=wx.unionid,
-            session_key_ciphertext=self._keyring.encrypt(wx.session_key),
+            new_user_id=self._new_id(),
+            session_key_ciphertext=self.session_keys.encrypt(wx.session_key),
             session=session,
             profile=changes,
             event=LoginEvent(now, "ok", appid, None, client.ip),
@@ -168,43 +163,17 @@ class WxAuth:
         expires_in = int((session.expires_at - now).total_seconds())
         return LoginResult(token=token, expires_in=expires_in, user=user, new_user=created)
 
-    async def authenticate(self, token: str) -> Authenticated:
-        """The user and session behind ``token``; :class:`InvalidToken` for anything else."""
-        if not looks_like_token(token):
-            raise InvalidToken()
-        found = await self._store.find_session(hash_token(token))
-        now = self._clock()
-        if found is None or not found[0].is_active(now):
-            raise InvalidToken()
-        session, user = found
-        if self._policy.needs_touch(session, now):
-            await self._store.touch_session(
-                session.token_hash, now, self._policy.idle_expiry(session, now)
-            )
-        return Authenticated(user=user, session=session)
-
-    async def logout(self, token: str) -> None:
-        if looks_like_token(token):
-            await self._store.revoke_session(hash_token(token), self._clock())
-
     async def update_profile(
         self, user: User, update: ProfileUpdate, proof: Proof | None = None
     ) -> User:
         """Store ``update``, or with ``proof`` only what verifies under the stored session_key."""
         if proof is not None:
-            session_key = await self.session_key(user)
-            if session_key is None:
-                raise SessionKeyStale()
+            session_key = await self.session_keys.usable(user)
             update = verified_profile(proof, session_key, appid=user.appid, openid=user.openid)
         changes = profile.meaningful_changes(update)
         if not changes:
             return user
         return await self._store.update_user(user.id, changes, self._clock())
-
-    async def session_key(self, user: User) -> str | None:
-        """The user's newest session_key, decrypted (for verifying data from the phone)."""
-        ciphertext = await self._store.get_session_key(user.appid, user.openid)
-        return None if ciphertext is None else self._keyring.decrypt(ciphertext)
 
     # -- audit --------------------------------------------------------------------------
 
@@ -227,8 +196,3 @@ class WxAuth:
             return
         if purged:
             log.info("audit: purged %d login events past retention", purged)
-
-
-def new_user_id() -> str:
-    """An opaque user id that says nothing about the openid."""
-    return uuid.uuid4().hex

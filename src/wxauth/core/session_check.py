@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from wxauth.core.models import User
-from wxauth.core.phone import SessionKeys
+from wxauth.core.session_keys import SessionKeys
 
 
 class SessionKeyChecker(Protocol):

@@ -1,5 +1,5 @@
-"""FastAPI: ``CurrentUser`` for routes, :func:`install` to give an app its verifier, and
-:func:`mount_wxauth` to serve the wxauth API inside an existing app.
+"""FastAPI: ``CurrentUser`` for routes and :func:`install` to give an app its verifier.
+(To serve the wxauth API itself inside an existing app: :func:`wxauth.api.mount.mount_wxauth`.)
 
 ::
 
@@ -20,19 +20,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
 
-import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from wxauth.api.app import create_app
-from wxauth.api.deps import Credentials, TokenDep
-from wxauth.api.errors import render, request_id_of
-from wxauth.config import Settings
-from wxauth.core.ports import Clock
-from wxauth.core.service import WxAuth, utcnow
-from wxauth.errors import WxAuthError
-from wxauth.integrations.identity import Identity, TokenVerifier
-from wxauth.integrations.local import LocalVerifier
+from wxauth.errors import InvalidToken, WxAuthError
+from wxauth.integrations.identity import Identity, Refusal, TokenVerifier
 
 STATE_KEY = "wxauth_verifier"
 
@@ -43,29 +36,7 @@ def install(app: FastAPI, verifier: TokenVerifier, *, close_on_shutdown: bool = 
     setattr(app.state, STATE_KEY, verifier)
     app.add_exception_handler(WxAuthError, _on_wxauth_error)
     if close_on_shutdown:
-        _chain_lifespan(app, lambda: _closing(verifier))
-
-
-def mount_wxauth(
-    app: FastAPI,
-    settings: Settings,
-    *,
-    path: str = "/auth",
-    wechat_transport: httpx.AsyncBaseTransport | None = None,
-    clock: Clock = utcnow,
-) -> FastAPI:
-    """Serve the whole wxauth API under ``path`` of ``app`` and check tokens in-process.
-
-    The mini program then logs in at ``{path}/v1/login``; ``CurrentUser`` in ``app`` uses
-    the mounted service directly (no HTTP, no cache: a revoked token is refused at once).
-    The mounted API's startup and shutdown run inside ``app``'s. Returns the mounted API.
-    """
-    api = create_app(settings, wechat_transport=wechat_transport, clock=clock)
-    app.mount(path, api)
-    _chain_lifespan(app, lambda: api.router.lifespan_context(api))
-    service: WxAuth = api.state.wxauth
-    install(app, LocalVerifier(service), close_on_shutdown=False)
-    return api
+        chain_lifespan(app, lambda: _closing(verifier))
 
 
 def verifier_of(request: Request) -> TokenVerifier:
@@ -75,8 +46,14 @@ def verifier_of(request: Request) -> TokenVerifier:
     return verifier
 
 
-async def current_identity(request: Request, token: TokenDep) -> Identity:
-    return await verifier_of(request).verify(token)
+bearer = HTTPBearer(auto_error=False, description="The wxauth session token from /v1/login.")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def current_identity(request: Request, credentials: Credentials) -> Identity:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise InvalidToken()
+    return await verifier_of(request).verify(credentials.credentials)
 
 
 async def optional_identity(request: Request, credentials: Credentials) -> Identity | None:
@@ -92,7 +69,9 @@ OptionalUser = Annotated[Identity | None, Depends(optional_identity)]
 
 async def _on_wxauth_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, WxAuthError)
-    return render(exc, request_id_of(request))
+    request_id = request.scope.get("state", {}).get("request_id")
+    refusal = Refusal.of(exc, request_id if isinstance(request_id, str) else None)
+    return JSONResponse(refusal.body, status_code=refusal.status, headers=refusal.headers)
 
 
 @asynccontextmanager
@@ -103,7 +82,7 @@ async def _closing(verifier: TokenVerifier) -> AsyncIterator[None]:
         await verifier.aclose()
 
 
-def _chain_lifespan(app: FastAPI, extra: Callable[[], AbstractAsyncContextManager[Any]]) -> None:
+def chain_lifespan(app: FastAPI, extra: Callable[[], AbstractAsyncContextManager[Any]]) -> None:
     """Run ``extra`` around the app's own lifespan (Starlette skips mounted apps' own)."""
     original = app.router.lifespan_context
 

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from wxauth.api.errors import error_body
-from wxauth.api.schemas import UserPublic
-from wxauth.core.service import Authenticated
+from wxauth.core.sessions import Authenticated
 from wxauth.errors import WxAuthError
+from wxauth.wire import UserPublic, error_body
 
 
 @dataclass(frozen=True, slots=True)

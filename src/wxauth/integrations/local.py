@@ -1,28 +1,22 @@
 """Checking tokens in-process, against the same database as the wxauth service.
 
 For a backend that can reach wxauth's database (and Redis): no network hop, no cache, so a
-revoked token is refused at once. Everything goes through :meth:`WxAuth.authenticate`, so
-whatever the service learns to do there (a shared session cache in Redis, say, as a caching
-``Store`` handed to ``from_settings``) applies here unchanged.
+revoked token is refused at once. Everything goes through the service's own
+:class:`~wxauth.core.sessions.Authenticator`, built by :class:`~wxauth.wiring.Wiring` from
+the service's settings, so token checks here behave exactly as in the service.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from wxauth.api.app import session_policy
 from wxauth.config import Settings
-from wxauth.core.keyring import Keyring
-from wxauth.core.ports import Clock, Store, WeChatSessionLike
-from wxauth.core.service import Authenticated, WxAuth, utcnow
-from wxauth.errors import ServerMisconfigured
+from wxauth.core.ports import Clock, Store
+from wxauth.core.service import utcnow
+from wxauth.core.sessions import Authenticated
 from wxauth.integrations.identity import Identity
-from wxauth.storage.engine import create_engine
-from wxauth.storage.sql import SqlStore
+from wxauth.wiring import Wiring
 
 
 class Authenticator(Protocol):
@@ -30,11 +24,11 @@ class Authenticator(Protocol):
 
 
 class LocalVerifier:
-    """A :class:`~wxauth.integrations.identity.TokenVerifier` over a ``WxAuth`` service.
+    """A :class:`~wxauth.integrations.identity.TokenVerifier` over a token checker.
 
-    ``LocalVerifier(service)`` shares a service already running in the process (as
-    :func:`wxauth.integrations.fastapi.mount_wxauth` does); :meth:`from_settings` builds one
-    from the service's own settings and owns its connection pool.
+    ``LocalVerifier(authenticator)`` shares one already running in the process (as
+    :func:`wxauth.api.mount.mount_wxauth` does); :meth:`from_settings` builds one from the
+    service's own settings and owns its connection pool.
     """
 
     def __init__(
@@ -50,25 +44,15 @@ class LocalVerifier:
     def from_settings(
         cls, settings: Settings, *, store: Store | None = None, clock: Clock = utcnow
     ) -> LocalVerifier:
-        """A verifier reading ``settings.database_url``; ``store`` replaces the SQL store.
+        """A verifier reading ``settings.database_url`` directly (no session cache, so a
+        revocation counts at once); ``store`` replaces the SQL store.
 
         Checking a token reads sessions and users only: it never calls WeChat and never
         decrypts a session_key, so neither the app secrets nor the at-rest keys are needed.
         """
-        engine: AsyncEngine | None = None
-        if store is None:
-            engine = create_engine(settings.database_url)
-            store = SqlStore(engine)
-        service = WxAuth(
-            apps={},
-            wechat=_NoWeChat(),
-            store=store,
-            # Never used here: a throwaway key when the at-rest keys are not configured.
-            keyring=Keyring(settings.secret_key_bytes() or [secrets.token_bytes(32)]),
-            policy=session_policy(settings),
-            clock=clock,
-        )
-        return cls(service, on_close=engine.dispose if engine is not None else None)
+        uncached = settings.model_copy(update={"session_cache_ttl": 0})
+        wiring = Wiring(uncached, store=store, clock=clock)
+        return cls(wiring.authenticator, on_close=wiring.aclose)
 
     async def verify(self, token: str) -> Identity:
         return Identity.of(await self._service.authenticate(token))
@@ -76,10 +60,3 @@ class LocalVerifier:
     async def aclose(self) -> None:
         if self._on_close is not None:
             await self._on_close()
-
-
-class _NoWeChat:
-    """The WeChat side of a service that only checks tokens."""
-
-    async def code2session(self, appid: str, secret: str, code: str) -> WeChatSessionLike:
-        raise ServerMisconfigured("This process only checks tokens; it does not log users in.")

@@ -22,12 +22,12 @@ from collections.abc import Callable
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from wxauth.api.routes.introspect import Introspection
 from wxauth.core.tokens import hash_token, looks_like_token
 from wxauth.errors import AuthUnavailable, InvalidToken, ServerMisconfigured
 from wxauth.integrations.cache import TtlCache
 from wxauth.integrations.identity import Identity, utc_from_timestamp
 from wxauth.integrations.settings import MAX_CACHE_TTL, VerifierSettings
+from wxauth.wire import Introspection
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@ guard.
 
 Keys (all under the ``WXAUTH_REDIS_PREFIX``)::
 
-    s:<token hash>      a Session as JSON, or the tombstone "-" after a revocation
-    u:<user id>         a User as JSON, or the tombstone "-" after a change
+    s:<token hash>      "<stamp>|<Session as JSON>", or the tombstone "-" after a revocation
+    u:<user id>         "<stamp>|<User as JSON>", or the tombstone "-" after a change
     code:<sha256>       a login code being (or already) exchanged, 5 minutes
     invalidate          pub/sub channel: "s:<hash>" or "u:<id>" for every forget
 
@@ -13,6 +13,12 @@ the channel and drops the entry from its in-process tier, so a revocation is see
 of them at once; should a message be lost, the in-process TTL (at most one second) bounds
 the staleness. Fills never overwrite a tombstone, so a read that raced a revocation cannot
 put the revoked session back.
+
+A stamp (Redis's own clock, in microseconds, when the entry was written) ties each session
+to its user's entry: the user's entry is written once per generation (``NX``), and a session
+entry older than its user's entry is not believed. So when a change of the user (revoking
+all their sessions, a ban) has tombstoned their entry, the sessions cached before it stay
+unbelieved even after the tombstone is gone and another session has cached the user anew.
 
 Redis failing never fails a request: lookups fall back to SQL and the failure is logged.
 """
@@ -28,14 +34,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from wxauth.core.cache import MAX_FILL_AGE_S, LocalSessionCache, SessionCache
+from wxauth.core.cache import MAX_FILL_AGE_S, LocalSessionCache
 from wxauth.core.codes import CODE_CLAIM_TTL_S, code_fingerprint
 from wxauth.core.models import Session, User
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-
-    from wxauth.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +48,17 @@ TOMBSTONE_TTL_MS = int(2 * MAX_FILL_AGE_S * 1000)  # outlives any fill that may 
 RECONNECT_DELAY_S = 1.0
 T = TypeVar("T", Session, User)
 
-# SET each key to its value unless it holds the tombstone. KEYS: session, user;
-# ARGV: session json, user json, tombstone, ttl in ms.
+# Cache a session and its user unless either holds the tombstone. The user's entry is kept
+# if it is there (NX: its stamp marks the start of its generation); both are stamped with
+# Redis's clock. KEYS: session, user; ARGV: session json, user json, tombstone, ttl in ms.
 PUT_SCRIPT = """
-for i = 1, 2 do
-  if redis.call('GET', KEYS[i]) ~= ARGV[3] then
-    redis.call('SET', KEYS[i], ARGV[i], 'PX', ARGV[4])
-  end
+if redis.call('GET', KEYS[1]) == ARGV[3] or redis.call('GET', KEYS[2]) == ARGV[3] then
+  return 0
 end
+local t = redis.call('TIME')
+local stamp = t[1] .. string.format('%06d', t[2])
+redis.call('SET', KEYS[2], stamp .. '|' .. ARGV[2], 'PX', ARGV[4], 'NX')
+redis.call('SET', KEYS[1], stamp .. '|' .. ARGV[1], 'PX', ARGV[4])
 return 1
 """
 
@@ -66,18 +73,23 @@ def encode(record: Session | User) -> bytes:
     return orjson.dumps(dataclasses.asdict(record))
 
 
-def decode(kind: type[T], raw: bytes | str | None) -> T | None:
-    """A record from its JSON; None for a miss, a tombstone or an entry of another shape."""
-    if raw is None or raw in (TOMBSTONE, TOMBSTONE.decode()):
+def decode(kind: type[T], raw: bytes | str | None) -> tuple[int, T] | None:
+    """A record and its stamp from ``"<stamp>|<json>"``; None for a miss, a tombstone or an
+    entry of another shape."""
+    if raw is None:
         return None
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    stamp, sep, body = text.partition("|")
+    if not sep or not stamp.isdigit():
+        return None  # the tombstone, or written by another version of wxauth: read SQL
     try:
-        data: dict[str, Any] = orjson.loads(raw)
+        data: dict[str, Any] = orjson.loads(body)
         for name, value in data.items():
             if name.endswith("_at") and value is not None:
                 data[name] = datetime.fromisoformat(value)
-        return kind(**data)
+        return int(stamp), kind(**data)
     except (orjson.JSONDecodeError, TypeError, ValueError):
-        return None  # written by another version of wxauth: read it from SQL instead
+        return None
 
 
 class RedisSessionCache:
@@ -109,14 +121,14 @@ class RedisSessionCache:
             session = decode(Session, await self._redis.get(self._key("s", token_hash)))
             if session is None:
                 return None
-            user = decode(User, await self._redis.get(self._key("u", session.user_id)))
+            user = decode(User, await self._redis.get(self._key("u", session[1].user_id)))
         except self._errors as exc:
             log.warning("session cache: Redis unavailable (%s); reading SQL", type(exc).__name__)
             return None
-        if user is None:
-            return None
-        await self.local.put(session, user)
-        return session, user
+        if user is None or session[0] < user[0]:
+            return None  # no user, or a session cached before the user last changed
+        await self.local.put(session[1], user[1])
+        return session[1], user[1]
 
     async def put(self, session: Session, user: User) -> None:
         await self.local.put(session, user)
@@ -209,15 +221,3 @@ class RedisCodeGuard:
             await self._redis.delete(self._key(appid, code))
         except self._errors as exc:
             log.warning("code guard: Redis unavailable (%s)", type(exc).__name__)
-
-
-def build_session_cache(settings: Settings, redis: Redis | None) -> SessionCache | None:
-    """The cache ``settings`` ask for: none, in-process only, or in-process over Redis."""
-    if settings.session_cache_ttl <= 0:
-        return None
-    local = LocalSessionCache(ttl=settings.session_cache_local_ttl)
-    if redis is None:
-        return local
-    return RedisSessionCache(
-        redis, local, prefix=settings.redis_prefix, ttl_s=settings.session_cache_ttl
-    )

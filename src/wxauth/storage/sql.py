@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Delete, Row, bindparam, delete, select, text, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wxauth.core.models import LoginEvent, LoginRecord, Session, User
-from wxauth.core.service import new_user_id
 from wxauth.errors import NotFound
+from wxauth.storage.boundary import translated
 from wxauth.storage.engine import sqlite_thread_engine
 from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.login_sql import LoginStatements
@@ -91,19 +92,37 @@ class SqlStore:
     def __repr__(self) -> str:
         return f"SqlStore({self._dialect})"
 
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection, with the drivers' errors translated at the storage boundary."""
+        with translated():
+            async with self.engine.connect() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction that commits at the end, errors translated."""
+        with translated():
+            async with self.engine.begin() as conn:
+                yield conn
+
     async def _write(self, body: Callable[[Connection], T]) -> T:
         """Run ``body`` in a write transaction: on SQLite, grouped with the other writes
         queued meanwhile (:mod:`wxauth.storage.group_commit`); elsewhere, its own transaction
         through the async engine."""
         if self._writer is not None:
-            return await self._writer.run(body)
-        async with self.engine.begin() as conn:
+            with translated():
+                return await self._writer.run(body)
+        async with self._writing() as conn:
             return await conn.run_sync(body)
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
         if self._writer is not None and self._login_writes is not None:
-            prepared = self._login_writes.prepare(record, new_user_id())
-            result: tuple[User, bool] = await self._writer.run_item(self._write_logins, prepared)
+            prepared = self._login_writes.prepare(record, record.new_user_id)
+            with translated():
+                result: tuple[User, bool] = await self._writer.run_item(
+                    self._write_logins, prepared
+                )
             return result
         return await self._write(lambda conn: self._record_logins(conn, [record])[0])
 
@@ -145,7 +164,7 @@ class SqlStore:
         self, conn: Connection, record: LoginRecord, now: datetime
     ) -> tuple[User, bool]:
         """Insert the user, or update its login fields; the row, and True when inserted."""
-        new_id = new_user_id()
+        new_id = record.new_user_id
         values = {
             "id": new_id,
             "appid": record.appid,
@@ -179,13 +198,13 @@ class SqlStore:
         return None if row is None else (_session(row), _user(row))
 
     async def _find_session_row(self, token_hash: str) -> Row[Any] | None:
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             return (await conn.execute(FIND_SESSION, {"token_hash": token_hash})).first()
 
     async def touch_session(
         self, token_hash: str, last_seen_at: datetime, idle_expires_at: datetime
     ) -> None:
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 update(sessions)
                 .where(sessions.c.token_hash == token_hash)
@@ -193,7 +212,7 @@ class SqlStore:
             )
 
     async def revoke_session(self, token_hash: str, now: datetime) -> bool:
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             result = await conn.execute(
                 update(sessions)
                 .where(sessions.c.token_hash == token_hash, sessions.c.revoked_at.is_(None))
@@ -202,12 +221,12 @@ class SqlStore:
         return result.rowcount == 1
 
     async def get_user(self, user_id: str) -> User | None:
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             row = (await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))).first()
         return None if row is None else _user(row)
 
     async def update_user(self, user_id: str, changes: dict[str, Any], now: datetime) -> User:
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 update(users).where(users.c.id == user_id).values(updated_at=now, **changes)
             )
@@ -220,12 +239,12 @@ class SqlStore:
         query = select(wechat_sessions.c.session_key_enc).where(
             wechat_sessions.c.appid == appid, wechat_sessions.c.openid == openid
         )
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             value = (await conn.execute(query)).scalar_one_or_none()
         return value
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             await conn.execute(text("SELECT 1"))
 
     # -- audit and operator tools ---------------------------------------------------------
@@ -240,19 +259,19 @@ class SqlStore:
         query = select(login_events).order_by(login_events.c.id.desc()).limit(limit)
         if user_id is not None:
             query = query.where(login_events.c.user_id == user_id)
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (await conn.execute(query)).all()
         return [LoginEvent(**row._mapping) for row in rows]
 
     async def purge_login_events(self, before: datetime) -> int:
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             result = await conn.execute(delete(login_events).where(login_events.c.at < before))
         return result.rowcount
 
     async def avatar_urls(self, containing: str) -> set[str]:
         url = users.c.avatar_url
         query = select(url).where(url.contains(containing, autoescape=True)).distinct()
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             return set((await conn.scalars(query)).all())
 
     async def list_users(
@@ -261,7 +280,7 @@ class SqlStore:
         query = select(*USER_COLUMNS).order_by(users.c.created_at, users.c.id)
         if appid is not None:
             query = query.where(users.c.appid == appid)
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (await conn.execute(query.limit(limit).offset(offset))).all()
         return [_user(row) for row in rows]
 
@@ -271,12 +290,12 @@ class SqlStore:
             .where(sessions.c.user_id == user_id)
             .order_by(sessions.c.created_at.desc())
         )
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (await conn.execute(query)).all()
         return [_session(row) for row in rows]
 
     async def revoke_user_sessions(self, user_id: str, now: datetime) -> int:
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             result = await conn.execute(
                 update(sessions)
                 .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
@@ -285,7 +304,7 @@ class SqlStore:
         return result.rowcount
 
     async def delete_user(self, user_id: str) -> bool:
-        async with self.engine.begin() as conn:
+        async with self._writing() as conn:
             row = (
                 await conn.execute(
                     select(users.c.appid, users.c.openid).where(users.c.id == user_id)
@@ -317,7 +336,7 @@ class SqlStore:
         """
         deleted = 0
         while True:
-            async with self.engine.begin() as conn:
+            async with self._writing() as conn:
                 count = (await conn.execute(self._expired_batch(before, batch_size))).rowcount
             deleted += count
             if count < batch_size:

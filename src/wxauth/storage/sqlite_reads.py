@@ -40,15 +40,25 @@ class SqliteReads:
         self._columns = [
             (str(c.key), isinstance(c.type, UTCDateTime)) for c in statement.selected_columns
         ]
-        self._conn = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
-        )
-        self._conn.execute("PRAGMA query_only=ON")  # this connection never writes
-        weakref.finalize(self, self._conn.close)
+        self._path = path
+        # Opened on first use (the file may not be there yet when the store is built), and
+        # closed when this object goes.
+        self._open: list[sqlite3.Connection] = []
+        weakref.finalize(self, _close_all, self._open)
+
+    def _connection(self) -> sqlite3.Connection:
+        if not self._open:
+            conn = sqlite3.connect(
+                self._path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
+            )
+            conn.execute("PRAGMA query_only=ON")  # this connection never writes
+            self._open.append(conn)
+        return self._open[0]
 
     def first(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The first row as a dict by column key; :class:`sqlite3.OperationalError` when busy."""
-        cursor = self._conn.execute(self._sql, [params[name] for name in self._params])
+        """The first row as a dict by column key; :class:`sqlite3.OperationalError` when
+        busy or when the file cannot be opened."""
+        cursor = self._connection().execute(self._sql, [params[name] for name in self._params])
         try:
             row = cursor.fetchone()
         finally:
@@ -59,6 +69,11 @@ class SqliteReads:
             key: _utc(value) if is_time and value is not None else value
             for (key, is_time), value in zip(self._columns, row, strict=True)
         }
+
+
+def _close_all(connections: list[sqlite3.Connection]) -> None:
+    for conn in connections:
+        conn.close()
 
 
 def _utc(value: str) -> datetime:

@@ -16,9 +16,10 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from wxauth.core.ports import WeChatGateway, WeChatSessionLike
 from wxauth.errors import WeChatUnavailable, WxAuthError
+from wxauth.wechat.client import WeChatSession
 
 
 @dataclass(slots=True)
@@ -87,14 +88,21 @@ class CircuitBreaker:
         return circuit.opened_at + self.cooldown - self._clock()
 
 
-class WeChatWithBreaker:
-    """A :class:`~wxauth.core.ports.WeChatGateway` that goes through a breaker per appid."""
+class Code2Session(Protocol):
+    async def code2session(self, appid: str, secret: str, code: str) -> WeChatSession: ...
 
-    def __init__(self, wechat: WeChatGateway, breaker: CircuitBreaker) -> None:
+
+class WeChatWithBreaker:
+    """A code2Session (the core's ``WeChatGateway``) that goes through a breaker per appid."""
+
+    def __init__(self, wechat: Code2Session, breaker: CircuitBreaker) -> None:
         self._wechat = wechat
         self.breaker = breaker
 
-    async def code2session(self, appid: str, secret: str, code: str) -> WeChatSessionLike:
+    def __repr__(self) -> str:
+        return f"WeChatWithBreaker({self._wechat!r})"
+
+    async def code2session(self, appid: str, secret: str, code: str) -> WeChatSession:
         self.breaker.before_call(appid)
         try:
             result = await self._wechat.code2session(appid, secret, code)

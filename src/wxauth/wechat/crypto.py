@@ -2,7 +2,7 @@
 
 ``decrypt`` opens what ``wx.getUserInfo`` / the phone button hand the mini program
 (AES-128-CBC under the user's session_key, PKCS#7 with 16-byte blocks, a ``watermark``
-naming the appid). Each way it can fail has its own error::
+naming the appid). Each way it can fail has its own error (defined in :mod:`wxauth.errors`)::
 
     CryptoError                  400 invalid_request
     ├── InvalidSessionKey            the session_key is not 16 bytes in base64 (demo -41001)
@@ -26,35 +26,30 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from wxauth.errors import SessionKeyStale, WxAuthError
+from wxauth.errors import (
+    CryptoError,
+    DecryptionFailed,
+    InvalidBase64,
+    InvalidIV,
+    InvalidSessionKey,
+    WatermarkMismatch,
+)
+
+__all__ = [
+    "CryptoError",
+    "DecryptionFailed",
+    "InvalidBase64",
+    "InvalidIV",
+    "InvalidSessionKey",
+    "WatermarkMismatch",
+    "decrypt",
+    "encrypt",
+    "raw_data_signature",
+    "session_signature",
+    "verify_raw_data",
+]
 
 BLOCK = 16
-
-
-class CryptoError(WxAuthError):
-    status = 400
-    code = "invalid_request"
-    default_message = "The encrypted data could not be read."
-
-
-class InvalidSessionKey(CryptoError):
-    default_message = "The session_key is not 16 bytes in base64."
-
-
-class InvalidIV(CryptoError):
-    default_message = "The iv is not 16 bytes in base64."
-
-
-class InvalidBase64(CryptoError):
-    default_message = "encryptedData is not valid base64."
-
-
-class WatermarkMismatch(CryptoError):
-    default_message = "The encrypted data was issued for another mini program."
-
-
-class DecryptionFailed(SessionKeyStale, CryptoError):
-    """Wrong key, broken padding or no JSON inside: almost always a rotated session_key."""
 
 
 def _b64(value: str, error: type[CryptoError]) -> bytes:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from wxauth.api.deps import ServiceDep, TokenDep, client_info
+from wxauth.api.deps import StateDep, TokenDep, client_info
 from wxauth.api.ratelimit import RateLimiter
 from wxauth.api.schemas import ErrorBody, LoginRequest, LoginResponse, UserPublic
+from wxauth.api.state import api_state
 from wxauth.config import Settings
 from wxauth.core.models import ClientInfo
-from wxauth.core.service import WxAuth
 
 router = APIRouter(prefix="/v1", tags=["session"])
 
@@ -31,11 +31,12 @@ async def login(body: LoginRequest, request: Request) -> LoginResponse:
     """Exchange a ``wx.login`` code for a wxauth session token."""
     # The app's objects are read from its state rather than injected: each dependency costs
     # FastAPI more per call than the login's own work outside WeChat and the database.
-    state = request.app.state
+    state = api_state(request)
     client = client_info(request)
     await login_limits(state.limiter, state.settings, client, body.appid)
-    service: WxAuth = state.wxauth
-    result = await service.login(body.code, appid=body.appid, client=client, proof=body.proof())
+    result = await state.wiring.login.login(
+        body.code, appid=body.appid, client=client, proof=body.proof()
+    )
     return LoginResponse(
         token=result.token,
         expires_in=result.expires_in,
@@ -50,10 +51,11 @@ async def login(body: LoginRequest, request: Request) -> LoginResponse:
     response_class=Response,
     responses={401: {"model": ErrorBody, "description": "invalid_token"}},
 )
-async def logout(service: ServiceDep, token: TokenDep) -> Response:
+async def logout(state: StateDep, token: TokenDep) -> Response:
     """Revoke the token: it stops working everywhere."""
-    await service.authenticate(token)
-    await service.logout(token)
+    sessions = state.wiring.authenticator
+    await sessions.authenticate(token)
+    await sessions.logout(token)
     return Response(status_code=204)
 
 

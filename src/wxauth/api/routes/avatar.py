@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
 
-from wxauth.api.deps import CurrentUser
+from wxauth.api.deps import SignedInUser
 from wxauth.api.schemas import ErrorBody, UserPublic
+from wxauth.api.state import api_state
 from wxauth.core.avatar import Avatars
 from wxauth.errors import NotFound, PayloadTooLarge
 
@@ -17,9 +18,8 @@ router = APIRouter(tags=["user"])
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def get_avatars(request: Request) -> Avatars:
-    avatars: Avatars = request.app.state.avatars
-    return avatars
+async def get_avatars(request: Request) -> Avatars:
+    return api_state(request).wiring.avatars
 
 
 AvatarsDep = Annotated[Avatars, Depends(get_avatars)]
@@ -35,7 +35,7 @@ AvatarsDep = Annotated[Avatars, Depends(get_avatars)]
 )
 async def upload_avatar(
     request: Request,
-    user: CurrentUser,
+    user: SignedInUser,
     avatars: AvatarsDep,
     file: Annotated[UploadFile, File(description="The image (wx.uploadFile's name: 'file').")],
 ) -> UserPublic:
@@ -43,7 +43,7 @@ async def upload_avatar(
     data = await file.read(avatars.rules.max_bytes + 1)
     if len(data) > avatars.rules.max_bytes:
         raise PayloadTooLarge(f"The avatar is larger than {avatars.rules.max_bytes} bytes.")
-    base_url = request.app.state.settings.public_url or str(request.base_url)
+    base_url = api_state(request).settings.public_url or str(request.base_url)
     return UserPublic.of(await avatars.upload(user, data, base_url=base_url))
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from wxauth.api.deps import ServiceDep
+from wxauth.api.deps import StateDep
 from wxauth.api.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -21,12 +21,12 @@ async def healthz() -> Health:
 
 
 @router.get("/readyz", responses={503: {"model": Health}})
-async def readyz(service: ServiceDep, request: Request) -> JSONResponse:
+async def readyz(state: StateDep) -> JSONResponse:
     """The database answers (and Redis, when one is configured)."""
     try:
-        await service.store.ping()
-        if request.app.state.redis is not None:
-            await request.app.state.redis.ping()
+        await state.wiring.store.ping()
+        if state.wiring.redis is not None:
+            await state.wiring.redis.ping()
     except Exception as exc:  # any failure of the database means "not ready"
         log.warning("readiness check failed: %s", type(exc).__name__)
         return JSONResponse({"status": "unavailable"}, status_code=503)

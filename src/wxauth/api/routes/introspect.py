@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -22,11 +22,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from wxauth.api.deps import ServiceDep
-from wxauth.api.schemas import ErrorBody, UserPublic
-from wxauth.config import Settings
-from wxauth.core.service import Authenticated
+from wxauth.api.deps import StateDep
+from wxauth.api.schemas import ErrorBody
+from wxauth.api.state import api_state
 from wxauth.errors import InvalidRequest, InvalidToken
+from wxauth.wire import Introspection
 
 router = APIRouter(prefix="/v1", tags=["integrations"])
 
@@ -43,36 +43,6 @@ class IntrospectRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     token: str
-
-
-class Introspection(BaseModel):
-    """The answer; an inactive token has ``active`` and nothing else."""
-
-    active: bool
-    token_type: Literal["Bearer"] | None = None
-    sub: str | None = None
-    client_id: str | None = None
-    exp: int | None = None
-    iat: int | None = None
-    openid: str | None = None
-    unionid: str | None = None
-    user: UserPublic | None = None
-
-    @classmethod
-    def of(cls, auth: Authenticated) -> Introspection:
-        """``exp`` is the absolute expiry; a token left unused for the idle TTL ends sooner."""
-        user, session = auth.user, auth.session
-        return cls(
-            active=True,
-            token_type="Bearer",  # noqa: S106 - a token type, not a secret
-            sub=user.id,
-            client_id=session.appid,
-            exp=int(session.expires_at.timestamp()),
-            iat=int(session.created_at.timestamp()),
-            openid=user.openid,
-            unionid=user.unionid,
-            user=UserPublic.of(user),
-        )
 
 
 def key_matches(presented: str, keys: Sequence[SecretStr]) -> bool:
@@ -93,8 +63,8 @@ def require_service_key(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(service_bearer)],
 ) -> None:
-    settings: Settings = request.app.state.settings
-    if credentials is None or not key_matches(credentials.credentials, settings.service_keys):
+    keys = api_state(request).settings.service_keys
+    if credentials is None or not key_matches(credentials.credentials, keys):
         raise InvalidToken("The service key is missing or not one of WXAUTH_SERVICE_KEYS.")
 
 
@@ -132,12 +102,12 @@ async def read_request(request: Request) -> IntrospectRequest:
         }
     },
 )
-async def introspect(request: Request, response: Response, service: ServiceDep) -> Introspection:
+async def introspect(request: Request, response: Response, state: StateDep) -> Introspection:
     """Whether a session token is active, and whose it is (RFC 7662)."""
     response.headers["Cache-Control"] = "no-store"
     body = await read_request(request)
     try:
-        auth = await service.authenticate(body.token)
+        auth = await state.wiring.authenticator.authenticate(body.token)
     except InvalidToken:
         return Introspection(active=False)
     return Introspection.of(auth)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from wxauth.api.deps import CurrentUser, ServiceDep, authenticate_request
-from wxauth.api.schemas import ErrorBody, ProfileUpdate, UserPublic
+from wxauth.api.deps import SignedInUser, StateDep, authenticate_request
+from wxauth.api.schemas import ErrorBody, ProfileRequest, UserPublic
 from wxauth.errors import InvalidRequest
 
 router = APIRouter(
@@ -37,7 +37,7 @@ async def read_me(request: Request) -> Response:
         422: {"model": ErrorBody, "description": "invalid_request: a wrong field or value"},
     },
 )
-async def update_profile(body: ProfileUpdate, user: CurrentUser, service: ServiceDep) -> UserPublic:
+async def update_profile(body: ProfileRequest, user: SignedInUser, state: StateDep) -> UserPublic:
     """Store the profile the user filled in (the anonymous ``微信用户`` placeholder is ignored).
 
     With ``rawData``+``signature`` or ``encryptedData``+``iv`` only what verifies under the
@@ -46,4 +46,5 @@ async def update_profile(body: ProfileUpdate, user: CurrentUser, service: Servic
     proof = body.proof()
     if proof is not None and body.to_core().changes():
         raise InvalidRequest("Send profile fields or a proof (rawData / encryptedData), not both.")
-    return UserPublic.of(await service.update_profile(user, body.to_core(), proof))
+    updated = await state.wiring.login.update_profile(user, body.to_core(), proof)
+    return UserPublic.of(updated)

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends, Request
-
-from wxauth.api.deps import CurrentUser
+from wxauth.api.deps import SignedInUser, StateDep
 from wxauth.api.proof_schemas import PhoneRequest, PhoneResponse
 from wxauth.api.schemas import ErrorBody
-from wxauth.core.phone import Phones
 from wxauth.core.proof import EncryptedData
 
 router = APIRouter(prefix="/v1/me", tags=["user"])
-
-
-def get_phones(request: Request) -> Phones:
-    phones: Phones = request.app.state.phones
-    return phones
-
-
-PhonesDep = Annotated[Phones, Depends(get_phones)]
 
 
 @router.post(
@@ -32,9 +21,10 @@ PhonesDep = Annotated[Phones, Depends(get_phones)]
         503: {"model": ErrorBody, "description": "wechat_unavailable"},
     },
 )
-async def bind_phone(body: PhoneRequest, user: CurrentUser, phones: PhonesDep) -> PhoneResponse:
+async def bind_phone(body: PhoneRequest, user: SignedInUser, state: StateDep) -> PhoneResponse:
     """Store the number from a getPhoneNumber ``code`` (WeChat checks it is this user's) or,
     the older way, from ``encryptedData`` + ``iv`` under the stored session_key."""
+    phones = state.wiring.phones
     if body.code is not None:
         _, phone = await phones.bind_code(user, body.code)
     else:

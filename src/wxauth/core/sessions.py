@@ -1,0 +1,52 @@
+"""Checking session tokens and ending sessions: what a verifier needs, and nothing of login.
+
+:class:`Authenticator` reads sessions from a :class:`~wxauth.core.ports.Store`; it never
+calls WeChat and never decrypts a session_key, so a process that only checks tokens needs
+neither app secrets nor at-rest keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wxauth.core.models import Session, User
+from wxauth.core.ports import Clock, Store
+from wxauth.core.tokens import SessionPolicy, hash_token, looks_like_token
+from wxauth.errors import InvalidToken
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    user: User
+    session: Session
+
+
+class Authenticator:
+    """The user and session behind a token; sliding idle expiry; logout."""
+
+    def __init__(self, *, store: Store, policy: SessionPolicy, clock: Clock) -> None:
+        self._store = store
+        self._policy = policy
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"Authenticator({self._store!r})"
+
+    async def authenticate(self, token: str) -> Authenticated:
+        """The user and session behind ``token``; :class:`InvalidToken` for anything else."""
+        if not looks_like_token(token):
+            raise InvalidToken()
+        found = await self._store.find_session(hash_token(token))
+        now = self._clock()
+        if found is None or not found[0].is_active(now):
+            raise InvalidToken()
+        session, user = found
+        if self._policy.needs_touch(session, now):
+            await self._store.touch_session(
+                session.token_hash, now, self._policy.idle_expiry(session, now)
+            )
+        return Authenticated(user=user, session=session)
+
+    async def logout(self, token: str) -> None:
+        if looks_like_token(token):
+            await self._store.revoke_session(hash_token(token), self._clock())

@@ -1,0 +1,245 @@
+"""The composition root: the object graph of one wxauth process, built from ``Settings``.
+
+The API (:func:`wxauth.api.app.create_app`), the CLI and the integrations all build their
+objects here and nowhere else. Each part is made on first use and kept, so a command that
+only lists users opens a database and nothing more, and a process that only checks tokens
+never builds a WeChat client or needs an at-rest key::
+
+    wiring = Wiring(settings)
+    try:
+        auth = await wiring.authenticator.authenticate(token)
+    finally:
+        await wiring.aclose()          # closes what was built, and only that
+
+Writes made through :attr:`Wiring.store` go through the session cache, so that running
+servers forget what a command changed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wxauth.config import Settings
+from wxauth.core.avatar import AvatarRules, Avatars, AvatarStorage
+from wxauth.core.cache import CachedStore, LocalSessionCache, SessionCache
+from wxauth.core.codes import WeChatWithCodeGuard
+from wxauth.core.keyring import Keyring
+from wxauth.core.phone import Phones
+from wxauth.core.ports import Clock, Store, WeChatGateway
+from wxauth.core.service import WxAuth, utcnow
+from wxauth.core.session_keys import SessionKeys
+from wxauth.core.sessions import Authenticator
+from wxauth.core.tokens import SessionPolicy
+from wxauth.errors import ServerMisconfigured
+from wxauth.storage.avatars import LocalAvatarStorage
+from wxauth.storage.engine import create_engine
+from wxauth.storage.redis import create_redis
+from wxauth.storage.redis_cache import RedisCodeGuard, RedisSessionCache
+from wxauth.storage.sql import SqlStore
+from wxauth.wechat.access_token import AccessTokens, SharedTokenCache
+from wxauth.wechat.breaker import CircuitBreaker, WeChatWithBreaker
+from wxauth.wechat.client import WeChatClient
+from wxauth.wechat.server_api import ServerApi
+from wxauth.wechat.tokened import TokenedApi
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+def session_policy(settings: Settings) -> SessionPolicy:
+    return SessionPolicy(
+        idle_ttl=timedelta(seconds=settings.session_idle_ttl),
+        max_ttl=timedelta(seconds=settings.session_max_ttl),
+        touch_interval=timedelta(seconds=settings.session_touch_interval),
+    )
+
+
+def app_secrets(settings: Settings) -> dict[str, str]:
+    return {appid: secret.get_secret_value() for appid, secret in settings.apps.items()}
+
+
+class Wiring:
+    """Every long-lived object of a process, typed, each built once on first use.
+
+    ``wechat_transport`` lets WeChat be reached in-process (the simulator through
+    ``httpx.ASGITransport``); ``clock`` lets tests move time; ``store`` replaces the SQL store
+    (a :class:`~wxauth.core.memory.MemoryStore` in unit tests).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        wechat_transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock = utcnow,
+        store: Store | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._wechat_transport = wechat_transport
+        self._given_store = store
+
+    def __repr__(self) -> str:
+        built = [name for name in vars(self) if not name.startswith("_") and name != "settings"]
+        return f"Wiring(built={sorted(built)})"
+
+    # -- storage ------------------------------------------------------------------------
+
+    @cached_property
+    def engine(self) -> AsyncEngine:
+        return create_engine(self.settings.database_url)
+
+    @cached_property
+    def redis(self) -> Redis | None:
+        return create_redis(self.settings.redis_url) if self.settings.redis_url else None
+
+    @cached_property
+    def session_cache(self) -> SessionCache | None:
+        """None, in-process only, or in-process in front of Redis, as the settings ask."""
+        settings = self.settings
+        if settings.session_cache_ttl <= 0:
+            return None
+        local = LocalSessionCache(ttl=settings.session_cache_local_ttl)
+        if self.redis is None:
+            return local
+        return RedisSessionCache(
+            self.redis, local, prefix=settings.redis_prefix, ttl_s=settings.session_cache_ttl
+        )
+
+    @cached_property
+    def sql_store(self) -> SqlStore:
+        return SqlStore(self.engine)
+
+    @cached_property
+    def store(self) -> Store:
+        """The store everything reads and writes through: behind the session cache if any."""
+        store: Store = self._given_store if self._given_store is not None else self.sql_store
+        cache = self.session_cache
+        return store if cache is None else CachedStore(store, cache)
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        keys = self.settings.secret_key_bytes()
+        if not keys:
+            raise ServerMisconfigured(
+                "no at-rest key: set WXAUTH_SECRET_KEYS (make one with `wxauth keys generate`)"
+            )
+        return Keyring(keys)
+
+    @cached_property
+    def avatar_storage(self) -> AvatarStorage:
+        return LocalAvatarStorage(self.settings.avatar_dir)
+
+    # -- the core -----------------------------------------------------------------------
+
+    @cached_property
+    def policy(self) -> SessionPolicy:
+        return session_policy(self.settings)
+
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        """Token checks and logout: needs the store only (no WeChat, no at-rest key)."""
+        return Authenticator(store=self.store, policy=self.policy, clock=self.clock)
+
+    @cached_property
+    def session_keys(self) -> SessionKeys:
+        return SessionKeys(store=self.store, keyring=self.keyring)
+
+    @cached_property
+    def login(self) -> WxAuth:
+        return WxAuth(
+            apps=app_secrets(self.settings),
+            wechat=self.gateway,
+            store=self.store,
+            session_keys=self.session_keys,
+            policy=self.policy,
+            clock=self.clock,
+            audit_retention=timedelta(days=self.settings.audit_retention_days),
+        )
+
+    @cached_property
+    def phones(self) -> Phones:
+        return Phones(
+            gateway=self.tokened_api,
+            store=self.store,
+            session_keys=self.session_keys,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def avatars(self) -> Avatars:
+        return Avatars(
+            storage=self.avatar_storage,
+            store=self.store,
+            rules=AvatarRules(max_bytes=self.settings.avatar_max_bytes),
+            clock=self.clock,
+        )
+
+    # -- WeChat -------------------------------------------------------------------------
+
+    @cached_property
+    def wechat(self) -> WeChatClient:
+        return WeChatClient(
+            self.settings.wechat_base_url,
+            timeout=self.settings.wechat_timeout,
+            transport=self._wechat_transport,
+        )
+
+    @cached_property
+    def breaker(self) -> CircuitBreaker:
+        return CircuitBreaker(
+            failures=self.settings.wechat_breaker_failures,
+            cooldown=self.settings.wechat_breaker_cooldown,
+        )
+
+    @cached_property
+    def gateway(self) -> WeChatGateway:
+        """code2Session behind the breaker, and behind the cross-process code guard when
+        there is Redis (so a code claimed elsewhere is refused without touching WeChat or
+        the breaker)."""
+        gateway: WeChatGateway = WeChatWithBreaker(self.wechat, self.breaker)
+        if self.redis is not None:
+            guard = RedisCodeGuard(self.redis, prefix=self.settings.redis_prefix)
+            gateway = WeChatWithCodeGuard(gateway, guard)
+        return gateway
+
+    @cached_property
+    def tokened_api(self) -> TokenedApi:
+        """WeChat's token-needing APIs, the access_token shared through Redis if there is one."""
+        shared: SharedTokenCache | None = None
+        if self.redis is not None:
+            from wxauth.storage.token_cache import RedisTokenCache
+
+            shared = RedisTokenCache(
+                self.redis, keyring=self.keyring, prefix=self.settings.redis_prefix
+            )
+        api = ServerApi(self.wechat)
+        tokens = AccessTokens(
+            api,
+            app_secrets(self.settings),
+            stable=self.settings.access_token_api == "stable",  # noqa: S105 - a choice
+            margin=self.settings.access_token_margin,
+            shared=shared,
+        )
+        return TokenedApi(api, tokens)
+
+    # -- shutting down ------------------------------------------------------------------
+
+    def _built(self, name: str) -> bool:
+        return name in vars(self)
+
+    async def aclose(self) -> None:
+        """Close what was built (connections, pools, listeners), newest first."""
+        if self._built("wechat"):
+            await self.wechat.aclose()
+        if self._built("session_cache") and self.session_cache is not None:
+            await self.session_cache.aclose()
+        if self._built("redis") and self.redis is not None:
+            await self.redis.aclose()
+        if self._built("engine"):
+            await self.engine.dispose()
