@@ -1,6 +1,9 @@
 // Type declarations for wxauth-miniprogram (lib/*.js).
 
-/** What wxauth answers for the signed-in user (never the openid, never the session_key). */
+/**
+ * What wxauth answers for the signed-in user (never the openid, never the session_key): the
+ * server's UserPublic. Every field is always sent; null where the server has no value.
+ */
 export interface User {
   id: string;
   appid: string;
@@ -12,8 +15,10 @@ export interface User {
   city: string | null;
   language: string | null;
   has_phone: boolean;
-  created_at: string;
-  updated_at: string;
+  /** ISO 8601 date-time. */
+  created_at: string | null;
+  /** ISO 8601 date-time. */
+  updated_at: string | null;
 }
 
 export interface Session {
@@ -26,6 +31,7 @@ export interface Session {
   newUser: boolean;
 }
 
+/** The server's PhoneResponse. */
 export interface PhoneNumber {
   phone_number: string;
   pure_phone_number: string;
@@ -138,6 +144,14 @@ export class WxAuthError extends Error {
   wechatErrcode: number | null;
   /** Seconds, from Retry-After (429, 503). */
   retryAfter: number | null;
+  constructor(fields: {
+    code: string;
+    message: string;
+    status: number;
+    requestId?: string | null;
+    wechatErrcode?: number | null;
+    retryAfter?: number | null;
+  });
 }
 
 /** The server could not be reached (offline, DNS, timeout, refused). */
@@ -145,6 +159,8 @@ export class NetworkError extends Error {
   name: 'NetworkError';
   code: 'network_error';
   errMsg: string;
+  /** @param errMsg what wx.request's fail callback said */
+  constructor(errMsg: string);
 }
 
 /** A wx.* API failed on the phone, or the user declined. */
@@ -153,4 +169,6 @@ export class WxApiError extends Error {
   code: 'wx_api_error' | 'user_denied';
   api: string;
   errMsg: string;
+  /** @param api the wx.* function that failed, e.g. "login" */
+  constructor(api: string, errMsg: string, code?: 'wx_api_error' | 'user_denied');
 }

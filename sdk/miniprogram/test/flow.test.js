@@ -308,6 +308,13 @@ test('uploadAvatar sends the chooseAvatar temp file with the token', async (t) =
   assert.ok(user.avatar_url.length > 0);
   assert.equal(phone.counts.uploadFile, 1);
   assert.equal((await phone.client.getMe()).avatar_url, user.avatar_url);
+  // Stored in the server's temporary directory, not in the repository.
+  const stored = fs.readdirSync(path.join(main.dir, 'avatars'), { recursive: true });
+  const name = user.avatar_url.split('/').pop();
+  assert.ok(
+    stored.some((file) => path.basename(file) === name),
+    stored.join(', '),
+  );
 });
 
 test('bindPhone sends the getPhoneNumber code and the user then has a phone', async () => {

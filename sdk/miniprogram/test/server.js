@@ -1,7 +1,9 @@
 'use strict';
 /**
  * Starts the real wxauth server with its embedded simulator (`wxauth dev`) as a child
- * process on a free port, with a temporary SQLite database, and stops it again.
+ * process on a free port, and stops it again. It runs in a temporary directory (its working
+ * directory, SQLite database and uploaded avatars), removed when it stops, so a test run
+ * leaves nothing in the repository.
  */
 
 const { spawn } = require('node:child_process');
@@ -16,7 +18,8 @@ const SECRET = 'sdk-test-secret';
 const START_TIMEOUT_MS = 60000;
 
 function wxauthBin() {
-  const bin = process.env.WXAUTH_BIN || path.join(REPO, '.venv', 'bin', 'wxauth');
+  // Absolute, since the server's working directory is its temporary one.
+  const bin = path.resolve(process.env.WXAUTH_BIN || path.join(REPO, '.venv', 'bin', 'wxauth'));
   if (!fs.existsSync(bin)) {
     throw new Error('no wxauth at ' + bin + ': run scripts/bootstrap first (or set WXAUTH_BIN)');
   }
@@ -67,7 +70,8 @@ async function launch(env, dir) {
   const args = ['dev', '--port', String(port), '--db', path.join(dir, 'x.db')];
   args.push('--app', APPID + ':' + SECRET, '--log-level', 'warning');
   const child = spawn(wxauthBin(), args, {
-    env: Object.assign({}, process.env, env),
+    cwd: dir,
+    env: Object.assign({}, process.env, { WXAUTH_AVATAR_DIR: path.join(dir, 'avatars') }, env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -78,7 +82,10 @@ async function launch(env, dir) {
   while (Date.now() < deadline && child.exitCode === null) {
     if (await healthy(url)) {
       // Even if the test process dies without running its after() hooks.
-      process.once('exit', () => child.kill('SIGKILL'));
+      process.once('exit', () => {
+        child.kill('SIGKILL');
+        fs.rmSync(dir, { recursive: true, force: true });
+      });
       return { child: child, url: url };
     }
     await sleep(100);
@@ -89,7 +96,8 @@ async function launch(env, dir) {
 
 /**
  * @param {object} [env] extra environment, e.g. { WXAUTH_SESSION_IDLE_TTL: '1' }
- * @returns {Promise<{url: string, appid: string, stop: () => Promise<void>}>}
+ * @returns {Promise<{url: string, appid: string, dir: string, stop: () => Promise<void>}>}
+ *   `dir`: the server's temporary directory (its database and `avatars/`), gone after stop()
  */
 async function startServer(env) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wxauth-sdk-'));
@@ -101,6 +109,7 @@ async function startServer(env) {
       return {
         url: started.url,
         appid: APPID,
+        dir: dir,
         stop: async function stop() {
           await stopChild(started.child);
           fs.rmSync(dir, { recursive: true, force: true });
