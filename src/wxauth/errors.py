@@ -5,25 +5,37 @@ layer renders all of them with one handler::
 
     WxAuthError                     500 internal_error
     ├── InvalidRequest              400 invalid_request
-    │   └── CryptoError             400 invalid_request: encrypted data that cannot be read
-    │       ├── InvalidSessionKey       the session_key is not 16 bytes in base64
-    │       ├── InvalidIV               the iv is not 16 bytes in base64
-    │       ├── InvalidBase64           encryptedData is not base64
-    │       ├── WatermarkMismatch       the data was issued for another appid
-    │       └── DecryptionFailed    400 session_key_stale (also a SessionKeyStale)
+    │   ├── CryptoError             400 invalid_request: encrypted data that cannot be read
+    │   │   ├── InvalidSessionKey       the session_key is not 16 bytes in base64
+    │   │   ├── InvalidIV               the iv is not 16 bytes in base64
+    │   │   ├── InvalidBase64           encryptedData is not base64
+    │   │   ├── WatermarkMismatch       the data was issued for another appid
+    │   │   └── DecryptionFailed    400 session_key_stale (also a SessionKeyStale)
+    │   └── ComponentMessageError       a platform push (Open Platform) that is refused:
+    │       ├── MalformedMessage            not the XML, base64 or layout WeChat sends
+    │       ├── InvalidMessageSignature     msg_signature does not sign the message
+    │       ├── StaleMessage                its timestamp is too far from now
+    │       ├── ReplayedMessage             its timestamp and nonce were seen before
+    │       ├── MessageDecryptionFailed     wrong EncodingAESKey or broken padding
+    │       └── MessageAppidMismatch        encrypted for another appid
     ├── InvalidCode                 400 invalid_code
     ├── SessionKeyStale             400 session_key_stale
     ├── InvalidSignature            400 invalid_signature
     ├── InvalidToken                401 invalid_token (WWW-Authenticate)
     ├── LoginBlocked                403 login_blocked
     ├── Forbidden                   403 forbidden
+    ├── AppDisabled                 403 app_disabled
+    │   └── AuthorizationWithdrawn      the merchant withdrew the app from the platform
     ├── NotFound                    404 not_found
     ├── PayloadTooLarge             413 payload_too_large
     ├── RateLimited                 429 rate_limited (Retry-After)
     ├── ServerMisconfigured         500 server_misconfigured
-    │   └── KeyringError            500 server_misconfigured: stored data the at-rest keys
-    │                                   (WXAUTH_SECRET_KEYS) cannot open
+    │   ├── KeyringError            500 server_misconfigured: stored data the at-rest keys
+    │   │                               (WXAUTH_SECRET_KEYS) cannot open
+    │   ├── InvalidEncodingAESKey       the platform's EncodingAESKey is not 43 base64 characters
+    │   └── VerifyTicketRejected        WeChat refused the component_verify_ticket (61005, 61006)
     ├── WeChatError                 502 wechat_error
+    │   └── ComponentTokenRejected      WeChat refused the component_access_token (40001, 42001)
     ├── WeChatUnavailable           503 wechat_unavailable (Retry-After)
     ├── StorageUnavailable          503 storage_unavailable (Retry-After): the database cannot
     │                                   be reached, is busy, or has no free connection
@@ -95,6 +107,37 @@ class WatermarkMismatch(CryptoError):
     default_message = "The encrypted data was issued for another mini program."
 
 
+class ComponentMessageError(InvalidRequest):
+    """A push to the platform's event URL that must not be acted on (answer it with no
+    ``success``). The subclass says why, for the logs; callers need not tell them apart."""
+
+    default_message = "The pushed message was refused."
+
+
+class MalformedMessage(ComponentMessageError):
+    default_message = "The pushed message is not in WeChat's format."
+
+
+class InvalidMessageSignature(ComponentMessageError):
+    default_message = "The pushed message's msg_signature does not match."
+
+
+class StaleMessage(ComponentMessageError):
+    default_message = "The pushed message's timestamp is too far from now."
+
+
+class ReplayedMessage(ComponentMessageError):
+    default_message = "The pushed message was received before."
+
+
+class MessageDecryptionFailed(ComponentMessageError):
+    default_message = "The pushed message could not be decrypted with the EncodingAESKey."
+
+
+class MessageAppidMismatch(ComponentMessageError):
+    default_message = "The pushed message was encrypted for another appid."
+
+
 class InvalidCode(WxAuthError):
     status = 400
     code = "invalid_code"
@@ -141,6 +184,18 @@ class Forbidden(WxAuthError):
     default_message = "Not allowed."
 
 
+class AppDisabled(WxAuthError):
+    status = 403
+    code = "app_disabled"
+    default_message = "This mini program is disabled."
+
+
+class AuthorizationWithdrawn(AppDisabled):
+    """WeChat says the mini program is not (or no longer) authorized to the platform."""
+
+    default_message = "This mini program's authorization to the platform was withdrawn."
+
+
 class NotFound(WxAuthError):
     status = 404
     code = "not_found"
@@ -178,10 +233,27 @@ class KeyringError(ServerMisconfigured):
     )
 
 
+class InvalidEncodingAESKey(ServerMisconfigured):
+    default_message = "The platform's EncodingAESKey is not 43 base64 characters."
+
+
+class VerifyTicketRejected(ServerMisconfigured):
+    """The stored component_verify_ticket is expired or invalid: WeChat's pushes (every ten
+    minutes) are not reaching the server, or are not being kept."""
+
+    default_message = "WeChat refused the platform's component_verify_ticket."
+
+
 class WeChatError(WxAuthError):
     status = 502
     code = "wechat_error"
     default_message = "WeChat answered with an unexpected error."
+
+
+class ComponentTokenRejected(WeChatError):
+    """WeChat refused the component_access_token (40001 invalid / not latest, 42001 expired)."""
+
+    default_message = "WeChat refused the platform's component_access_token."
 
 
 class WeChatUnavailable(WxAuthError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -11,7 +13,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wxauth.simulator.component_routes import ComponentRoutes
 from wxauth.simulator.phone_routes import PhoneRoutes
+from wxauth.simulator.platform_push import TicketTimer
 from wxauth.simulator.state import (
     CODE_TTL_S,
     FaultRule,
@@ -174,12 +178,20 @@ class Simulator:
             Route("/sim/faults", self.clear_faults, methods=["DELETE"]),
             *WxaRoutes(self).routes(),
             *PhoneRoutes(self).routes(),
+            *ComponentRoutes(self).routes(),
         ]
 
 
 def create_simulator_app(state: SimulatorState) -> Starlette:
     """The simulator as a Starlette app (serve it, or call it in-process via ASGITransport)."""
-    app = Starlette(routes=Simulator(state).routes())
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Served on its own, the simulator pushes tickets to platforms with a push URL.
+        async with TicketTimer(state.component, state.clock):
+            yield
+
+    app = Starlette(routes=Simulator(state).routes(), lifespan=lifespan)
     app.state.simulator = state
     return app
 

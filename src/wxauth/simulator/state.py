@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
+from wxauth.simulator.component import ComponentState, SimPlatform
 from wxauth.simulator.wxa import WxaState
 
 CODE_TTL_S = 300
@@ -115,6 +118,8 @@ class SimulatorState:
         rng: random.Random | None = None,
         faults: list[FaultRule] | None = None,
         echo_ok: bool = False,
+        platforms: list[SimPlatform] | None = None,
+        push_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.apps = {app.appid: app for app in apps}
         self.clock = clock
@@ -126,6 +131,8 @@ class SimulatorState:
         self.users_by_openid: dict[tuple[str, str], str] = {}
         self.calls: Counter[str] = Counter()
         self.wxa = WxaState()  # access tokens, phone codes and numbers
+        # Open Platform third-party platforms; pushes go through push_transport when given.
+        self.component = ComponentState(platforms or [], self.wxa, push_transport=push_transport)
 
     def issue_code(self, appid: str, user: str) -> str:
         """What ``wx.login`` does: a fresh code, and a rotated session_key behind it."""

@@ -63,6 +63,11 @@ class WxaState:
         self.classic[appid] = token
         return token, TOKEN_TTL_S
 
+    def issue_delegated(self, appid: str, previous: str | None, now: float) -> tuple[str, int]:
+        """An authorizer_access_token: a token of ``appid`` that a third-party platform got
+        for it (the /wxa/ paths take it as they take the app's own)."""
+        return self._issue(appid, previous, now), TOKEN_TTL_S
+
     def issue_stable(self, appid: str, now: float, force: bool) -> tuple[str, int]:
         current = self.stable.get(appid)
         grant = self.grants.get(current) if current else None

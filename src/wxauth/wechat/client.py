@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,19 +68,32 @@ class WeChatClient:
             "js_code": code,
             "grant_type": "authorization_code",
         }
-        data = await self._get_json(CODE2SESSION_PATH, params)
-        errcode = _errcode(data)
+        return await self.exchange_code(CODE2SESSION_PATH, params, appid=appid)
+
+    async def exchange_code(
+        self,
+        path: str,
+        params: dict[str, str],
+        *,
+        appid: str,
+        translate: Callable[[int], WxAuthError] = error_for,
+    ) -> WeChatSession:
+        """GET a code2Session-shaped ``path`` (the plain one, or the Open Platform's
+        ``/sns/component/jscode2session``) with code2session's retry; ``translate`` turns
+        errcodes into errors."""
+        data = await self._get_json(path, params)
+        errcode = errcode_of(data)
         if errcode == SYSTEM_BUSY:
             log.warning("code2Session for %s answered -1 (%s); retrying once", appid, _rid(data))
-            data = await self._get_json(CODE2SESSION_PATH, params)
-            errcode = _errcode(data)
+            data = await self._get_json(path, params)
+            errcode = errcode_of(data)
             if errcode == CODE_USED:
                 raise WeChatUnavailable(
                     "WeChat failed while using the login code; call wx.login again and retry.",
                     wechat_errcode=SYSTEM_BUSY,
                 )
         if errcode:
-            raise _logged(error_for(errcode), appid, data)
+            raise _logged(translate(errcode), appid, data)
         openid, session_key = data.get("openid"), data.get("session_key")
         if not isinstance(openid, str) or not isinstance(session_key, str):
             raise WeChatError("WeChat's code2Session answer had no openid or session_key.")
@@ -124,8 +138,11 @@ class WeChatClient:
         return data
 
 
-def _errcode(data: dict[str, Any]) -> int:
+def errcode_of(data: dict[str, Any]) -> int:
+    """WeChat's errcode in an answer: 0 when absent, -1 when unreadable."""
     value = data.get("errcode", 0)
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)  # the Open Platform's docs show "errcode": "40029"
     return value if isinstance(value, int) else -1
 
 
