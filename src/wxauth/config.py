@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     wechat_base_url: str = WECHAT_BASE_URL
     wechat_timeout: float = Field(default=5.0, gt=0, le=60)
     redis_url: str | None = Field(default=None, repr=False)
+    # Connections per process; callers wait for a free one rather than fail. Size it so that
+    # processes x this stays within Redis's maxclients (10,000 by default).
+    redis_pool_size: int = Field(default=64, ge=1, le=10_000)
     session_cache_ttl: int = Field(default=60, ge=0)  # seconds in Redis; 0: no session cache
     session_cache_local_ttl: float = Field(default=1.0, ge=0, le=1.0)  # the staleness bound
 

@@ -40,6 +40,7 @@ from wxauth.storage.avatars import LocalAvatarStorage
 from wxauth.storage.engine import create_engine
 from wxauth.storage.redis import create_redis
 from wxauth.storage.redis_cache import RedisCodeGuard, RedisSessionCache
+from wxauth.storage.redis_health import RedisHealth
 from wxauth.storage.sql import SqlStore
 from wxauth.wechat.access_token import AccessTokens, SharedTokenCache
 from wxauth.wechat.breaker import CircuitBreaker, WeChatWithBreaker
@@ -96,7 +97,14 @@ class Wiring:
 
     @cached_property
     def redis(self) -> Redis | None:
-        return create_redis(self.settings.redis_url) if self.settings.redis_url else None
+        if not self.settings.redis_url:
+            return None
+        return create_redis(self.settings.redis_url, pool_size=self.settings.redis_pool_size)
+
+    @cached_property
+    def redis_health(self) -> RedisHealth:
+        """Whether Redis answers, shared by everything in the process that uses it."""
+        return RedisHealth()
 
     @cached_property
     def session_cache(self) -> SessionCache | None:
@@ -108,7 +116,11 @@ class Wiring:
         if self.redis is None:
             return local
         return RedisSessionCache(
-            self.redis, local, prefix=settings.redis_prefix, ttl_s=settings.session_cache_ttl
+            self.redis,
+            local,
+            prefix=settings.redis_prefix,
+            ttl_s=settings.session_cache_ttl,
+            health=self.redis_health,
         )
 
     @cached_property
@@ -204,7 +216,9 @@ class Wiring:
         the breaker)."""
         gateway: WeChatGateway = WeChatWithBreaker(self.wechat, self.breaker)
         if self.redis is not None:
-            guard = RedisCodeGuard(self.redis, prefix=self.settings.redis_prefix)
+            guard = RedisCodeGuard(
+                self.redis, prefix=self.settings.redis_prefix, health=self.redis_health
+            )
             gateway = WeChatWithCodeGuard(gateway, guard)
         return gateway
 

@@ -21,7 +21,13 @@ from wxauth.core.cache import LocalSessionCache
 from wxauth.core.models import Session, User
 from wxauth.simulator import SimulatorState
 from wxauth.storage.redis import create_redis
-from wxauth.storage.redis_cache import RedisCodeGuard, RedisSessionCache, decode, encode
+from wxauth.storage.redis_cache import (
+    Entry,
+    RedisCodeGuard,
+    RedisSessionCache,
+    decode,
+    encode,
+)
 
 from .test_store_contract import NOW, login_record
 
@@ -67,11 +73,12 @@ async def pair(redis: Redis, redis_prefix: str) -> AsyncIterator[list[RedisSessi
 
 def test_records_survive_the_json_codec() -> None:
     session, user = records()
-    assert decode(Session, b"17|" + encode(session)) == (17, session)
-    assert decode(User, b"18|" + encode(user)) == (18, user)
+    head = f"17|3|{user.id}|".encode()
+    assert decode(Session, head + encode(session)) == (Entry(17, 3), session)
+    assert decode(User, head + encode(user)) == (Entry(17, 3), user)
     assert decode(User, b"-") is None
     assert decode(User, encode(user)) is None  # no stamp: another version's entry
-    assert decode(User, b'19|{"id": 1, "no_such_field": 2}') is None
+    assert decode(User, b'19|0|x|{"id": 1, "no_such_field": 2}') is None
 
 
 async def test_a_users_change_outlives_its_tombstone(

@@ -17,6 +17,7 @@ __all__ = [
     "LoginRequest",
     "LoginResponse",
     "ProfileRequest",
+    "Readiness",
     "UserPublic",
 ]
 
@@ -96,3 +97,8 @@ class LoginResponse(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    redis: str | None = Field(None, description='"ok" or "degraded", when Redis is configured')

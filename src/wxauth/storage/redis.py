@@ -12,21 +12,28 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 
-REDIS_TIMEOUT_S = 2.0
+REDIS_TIMEOUT_S = 0.5  # a command Redis does not answer in this time counts as an outage
+POOL_WAIT_S = 2.0  # how long a caller waits for a free connection when all are busy
 
 
-def create_redis(url: str) -> Redis:
+def create_redis(url: str, *, pool_size: int = 64) -> Redis:
+    """A client on a bounded pool of ``pool_size`` connections. When all are in use a caller
+    waits (up to :data:`POOL_WAIT_S`) for one to come free instead of failing: load must not
+    look like an outage. A hung Redis costs one :data:`REDIS_TIMEOUT_S`, after which its
+    users do without it for a while (:class:`~wxauth.storage.redis_health.RedisHealth`)."""
     try:
-        from redis.asyncio import Redis
+        from redis.asyncio import BlockingConnectionPool, Redis
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise RuntimeError(
             "WXAUTH_REDIS_URL is set but redis-py is missing: pip install 'wxauth[redis]'"
         ) from exc
-    # Timeouts so that a hung Redis slows requests down by seconds, not forever.
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=pool_size,
+        timeout=POOL_WAIT_S,
         decode_responses=False,
         health_check_interval=30,
         socket_timeout=REDIS_TIMEOUT_S,
         socket_connect_timeout=REDIS_TIMEOUT_S,
     )
+    return Redis.from_pool(pool)  # the client owns the pool and closes it

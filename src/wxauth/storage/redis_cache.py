@@ -3,8 +3,11 @@ guard.
 
 Keys (all under the ``WXAUTH_REDIS_PREFIX``)::
 
-    s:<token hash>      "<stamp>|<Session as JSON>", or the tombstone "-" after a revocation
-    u:<user id>         "<stamp>|<User as JSON>", or the tombstone "-" after a change
+    s:<token hash>      "<stamp>|<epoch>|<user id>|<Session as JSON>", or the tombstone "-"
+                        after a revocation
+    u:<user id>         "<stamp>|<epoch>|<user id>|<User as JSON>", or the tombstone "-"
+                        after a change
+    epoch               the cache's generation; entries of another generation are not believed
     code:<sha256>       a login code being (or already) exchanged, 5 minutes
     invalidate          pub/sub channel: "s:<hash>" or "u:<id>" for every forget
 
@@ -15,12 +18,19 @@ the staleness. Fills never overwrite a tombstone, so a read that raced a revocat
 put the revoked session back.
 
 A stamp (Redis's own clock, in microseconds, when the entry was written) ties each session
-to its user's entry: the user's entry is written once per generation (``NX``), and a session
-entry older than its user's entry is not believed. So when a change of the user (revoking
-all their sessions, a ban) has tombstoned their entry, the sessions cached before it stay
+to its user's entry: the user's entry is written once per generation, and a session entry
+older than its user's entry is not believed. So when a change of the user (revoking all
+their sessions, a ban) has tombstoned their entry, the sessions cached before it stay
 unbelieved even after the tombstone is gone and another session has cached the user anew.
 
-Redis failing never fails a request: lookups fall back to SQL and the failure is logged.
+The database is the truth; no cache may bring back what it has revoked, whatever Redis does.
+A change made while Redis could not be told (a logout during an outage) leaves stale entries
+in Redis. So a process that has seen Redis fail (:class:`~wxauth.storage.redis_health.
+RedisHealth`) bumps the epoch before it believes Redis again, which retires every entry
+written before the outage; until then it reads the database.
+
+Redis failing never fails a request: lookups fall back to SQL, and the outage is logged
+once (by the health object), not once per request.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import orjson
 from wxauth.core.cache import MAX_FILL_AGE_S, LocalSessionCache
 from wxauth.core.codes import CODE_CLAIM_TTL_S, code_fingerprint
 from wxauth.core.models import Session, User
+from wxauth.storage.redis_health import RedisHealth
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -48,17 +59,31 @@ TOMBSTONE_TTL_MS = int(2 * MAX_FILL_AGE_S * 1000)  # outlives any fill that may 
 RECONNECT_DELAY_S = 1.0
 T = TypeVar("T", Session, User)
 
+# A session and its user in one round trip. KEYS: session, epoch; ARGV: the user key prefix.
+GET_SCRIPT = """
+local s = redis.call('GET', KEYS[1])
+if not s then return false end
+local uid = string.match(s, '^%d+|%d+|([^|]*)|')
+if not uid then return {s, false, false} end
+return {s, redis.call('GET', ARGV[1] .. uid), redis.call('GET', KEYS[2])}
+"""
+
 # Cache a session and its user unless either holds the tombstone. The user's entry is kept
-# if it is there (NX: its stamp marks the start of its generation); both are stamped with
-# Redis's clock. KEYS: session, user; ARGV: session json, user json, tombstone, ttl in ms.
+# if it is of this epoch (its stamp marks the start of its generation); everything is
+# stamped with Redis's clock and the epoch. KEYS: session, user, epoch; ARGV: session json,
+# user json, tombstone, ttl in ms, user id.
 PUT_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[3] or redis.call('GET', KEYS[2]) == ARGV[3] then
+local u = redis.call('GET', KEYS[2])
+if u == ARGV[3] or redis.call('GET', KEYS[1]) == ARGV[3] then
   return 0
 end
+local epoch = redis.call('GET', KEYS[3]) or '0'
 local t = redis.call('TIME')
-local stamp = t[1] .. string.format('%06d', t[2])
-redis.call('SET', KEYS[2], stamp .. '|' .. ARGV[2], 'PX', ARGV[4], 'NX')
-redis.call('SET', KEYS[1], stamp .. '|' .. ARGV[1], 'PX', ARGV[4])
+local head = t[1] .. string.format('%06d', t[2]) .. '|' .. epoch .. '|' .. ARGV[5] .. '|'
+if (not u) or string.match(u, '^%d+|(%d+)|') ~= epoch then
+  redis.call('SET', KEYS[2], head .. ARGV[2], 'PX', ARGV[4])
+end
+redis.call('SET', KEYS[1], head .. ARGV[1], 'PX', ARGV[4])
 return 1
 """
 
@@ -73,35 +98,68 @@ def encode(record: Session | User) -> bytes:
     return orjson.dumps(dataclasses.asdict(record))
 
 
-def decode(kind: type[T], raw: bytes | str | None) -> tuple[int, T] | None:
-    """A record and its stamp from ``"<stamp>|<json>"``; None for a miss, a tombstone or an
-    entry of another shape."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Entry:
+    stamp: int
+    epoch: int
+
+
+def decode(kind: type[T], raw: bytes | str | None) -> tuple[Entry, T] | None:
+    """A record and its stamp and epoch from ``"<stamp>|<epoch>|<user id>|<json>"``; None for
+    a miss, a tombstone or an entry of another shape."""
     if raw is None:
         return None
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    stamp, sep, body = text.partition("|")
-    if not sep or not stamp.isdigit():
+    parts = text.split("|", 3)
+    if len(parts) != 4 or not (parts[0].isdigit() and parts[1].isdigit()):
         return None  # the tombstone, or written by another version of wxauth: read SQL
     try:
-        data: dict[str, Any] = orjson.loads(body)
+        data: dict[str, Any] = orjson.loads(parts[3])
         for name, value in data.items():
             if name.endswith("_at") and value is not None:
                 data[name] = datetime.fromisoformat(value)
-        return int(stamp), kind(**data)
+        return Entry(int(parts[0]), int(parts[1])), kind(**data)
     except (orjson.JSONDecodeError, TypeError, ValueError):
         return None
+
+
+def believed(
+    session: tuple[Entry, Session] | None, user: tuple[Entry, User] | None, epoch: int
+) -> tuple[Session, User] | None:
+    """The pair, if both entries are of this epoch and the session is not older than its
+    user's entry."""
+    if session is None or user is None:
+        return None
+    (s_entry, s), (u_entry, u) = session, user
+    if s_entry.epoch != epoch or u_entry.epoch != epoch or s_entry.stamp < u_entry.stamp:
+        return None
+    if s.user_id != u.id:
+        return None
+    return s, u
 
 
 class RedisSessionCache:
     """Two tiers: ``local`` (this process, a short TTL) in front of Redis (every process)."""
 
-    def __init__(self, redis: Redis, local: LocalSessionCache, *, prefix: str, ttl_s: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        local: LocalSessionCache,
+        *,
+        prefix: str,
+        ttl_s: int,
+        health: RedisHealth | None = None,
+    ) -> None:
         self._redis = redis
         self.local = local
         self._prefix = prefix
         self._ttl_ms = ttl_s * 1000
         self.channel = f"{prefix}invalidate"
+        self._epoch_key = f"{prefix}epoch"
+        self.health = health or RedisHealth()
+        self._outages_seen = self.health.outages
         self._errors = _redis_errors()
+        self._get = redis.register_script(GET_SCRIPT)
         self._put = redis.register_script(PUT_SCRIPT)
         self._listener: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
@@ -112,32 +170,57 @@ class RedisSessionCache:
     def _key(self, kind: str, ident: str) -> str:
         return f"{self._prefix}{kind}:{ident}"
 
+    async def _trusted(self) -> bool:
+        """Whether Redis may be asked now; after an outage, once the epoch has been bumped."""
+        if not self.health.usable():
+            return False
+        if self.health.outages != self._outages_seen:
+            outages = self.health.outages
+            await self._redis.incr(self._epoch_key)
+            self._outages_seen = outages
+            self.local.clear()
+            log.info("session cache: entries from before the Redis outage retired")
+        return True
+
     async def get(self, token_hash: str) -> tuple[Session, User] | None:
         self.listen()
         found = await self.local.get(token_hash)
         if found is not None:
             return found
         try:
-            session = decode(Session, await self._redis.get(self._key("s", token_hash)))
-            if session is None:
+            if not await self._trusted():
                 return None
-            user = decode(User, await self._redis.get(self._key("u", session[1].user_id)))
+            raw = await self._get(
+                keys=[self._key("s", token_hash), self._epoch_key], args=[self._key("u", "")]
+            )
         except self._errors as exc:
-            log.warning("session cache: Redis unavailable (%s); reading SQL", type(exc).__name__)
+            self.health.failed(exc)
             return None
-        if user is None or session[0] < user[0]:
-            return None  # no user, or a session cached before the user last changed
-        await self.local.put(session[1], user[1])
-        return session[1], user[1]
+        self.health.succeeded()
+        if not raw:
+            return None
+        session_raw, user_raw, epoch = raw
+        pair = believed(decode(Session, session_raw), decode(User, user_raw), int(epoch or 0))
+        if pair is not None:
+            await self.local.put(*pair)
+        return pair
 
     async def put(self, session: Session, user: User) -> None:
         await self.local.put(session, user)
-        keys = [self._key("s", session.token_hash), self._key("u", user.id)]
-        args: list[bytes | int] = [encode(session), encode(user), TOMBSTONE, self._ttl_ms]
+        keys = [self._key("s", session.token_hash), self._key("u", user.id), self._epoch_key]
+        args: list[bytes | int | str] = [
+            encode(session),
+            encode(user),
+            TOMBSTONE,
+            self._ttl_ms,
+            user.id,
+        ]
         try:
-            await self._put(keys=keys, args=args)
+            if await self._trusted():
+                await self._put(keys=keys, args=args)
+                self.health.succeeded()
         except self._errors as exc:
-            log.warning("session cache: Redis unavailable (%s); not cached", type(exc).__name__)
+            self.health.failed(exc)
 
     async def forget_session(self, token_hash: str) -> None:
         await self.local.forget_session(token_hash)
@@ -148,14 +231,20 @@ class RedisSessionCache:
         await self._forget("u", user_id)
 
     async def _forget(self, kind: str, ident: str) -> None:
+        # SQL already holds the change. If Redis cannot be told, the outage is on record:
+        # this process bumps the epoch before it believes Redis again, and the others (whose
+        # invalidation channel dropped) do the same.
+        if not self.health.usable():
+            return
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.set(self._key(kind, ident), TOMBSTONE, px=TOMBSTONE_TTL_MS)
                 pipe.publish(self.channel, f"{kind}:{ident}")
                 await pipe.execute()
         except self._errors as exc:
-            # SQL already holds the change; only other processes' caches may lag behind.
-            log.error("session cache: could not publish a change (%s)", type(exc).__name__)
+            self.health.failed(exc)
+            return
+        self.health.succeeded()
 
     def listen(self) -> None:
         """Start following the invalidation channel (once; on first use)."""
@@ -174,7 +263,7 @@ class RedisSessionCache:
                             self._drop(message["data"])
             except self._errors as exc:
                 self.subscribed.clear()
-                log.warning("session cache: invalidation channel lost (%s)", type(exc).__name__)
+                self.health.failed(exc, what="Redis (the cache's invalidation channel)")
                 await asyncio.sleep(RECONNECT_DELAY_S)
 
     def _drop(self, data: bytes) -> None:
@@ -195,11 +284,13 @@ class RedisSessionCache:
 
 class RedisCodeGuard:
     """:class:`~wxauth.core.codes.CodeGuard` on ``SET NX``: the first claim wins for five
-    minutes. Without Redis it lets the login through (WeChat itself refuses a reused code)."""
+    minutes. While Redis is down it lets the login through: the process's own guard still
+    holds, and WeChat itself refuses a code used twice (40163)."""
 
-    def __init__(self, redis: Redis, *, prefix: str) -> None:
+    def __init__(self, redis: Redis, *, prefix: str, health: RedisHealth | None = None) -> None:
         self._redis = redis
         self._prefix = prefix
+        self.health = health or RedisHealth()
         self._errors = _redis_errors()
 
     def __repr__(self) -> str:
@@ -209,15 +300,20 @@ class RedisCodeGuard:
         return f"{self._prefix}code:{code_fingerprint(appid, code)}"
 
     async def claim(self, appid: str, code: str) -> bool:
+        if not self.health.usable():
+            return True
         try:
             won = await self._redis.set(self._key(appid, code), b"1", nx=True, ex=CODE_CLAIM_TTL_S)
         except self._errors as exc:
-            log.warning("code guard: Redis unavailable (%s); passing", type(exc).__name__)
+            self.health.failed(exc)
             return True
+        self.health.succeeded()
         return bool(won)
 
     async def release(self, appid: str, code: str) -> None:
+        if not self.health.usable():
+            return
         try:
             await self._redis.delete(self._key(appid, code))
         except self._errors as exc:
-            log.warning("code guard: Redis unavailable (%s)", type(exc).__name__)
+            self.health.failed(exc)

@@ -8,7 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from wxauth.api.deps import StateDep
-from wxauth.api.schemas import Health
+from wxauth.api.schemas import Health, Readiness
+from wxauth.api.state import ApiState
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
@@ -20,14 +21,35 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", responses={503: {"model": Health}})
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={200: {"model": Readiness}, 503: {"model": Readiness}},
+)
 async def readyz(state: StateDep) -> JSONResponse:
-    """The database answers (and Redis, when one is configured)."""
+    """Ready while the database answers. Redis trouble is reported as ``"redis":
+    "degraded"`` in the body, never as not ready: the service works without it (more slowly,
+    and each process then guards login codes on its own), and a Redis outage must not take
+    every instance out of the load balancer at once."""
     try:
         await state.wiring.store.ping()
-        if state.wiring.redis is not None:
-            await state.wiring.redis.ping()
     except Exception as exc:  # any failure of the database means "not ready"
         log.warning("readiness check failed: %s", type(exc).__name__)
         return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    body = {"status": "ok"}
+    if state.wiring.redis is not None:
+        body["redis"] = await _redis_state(state)
+    return JSONResponse(body)
+
+
+async def _redis_state(state: ApiState) -> str:
+    redis, health = state.wiring.redis, state.wiring.redis_health
+    if redis is None or not health.usable():
+        return "degraded"
+    try:
+        await redis.ping()
+    except Exception as exc:  # refused, reset or timed out: Redis is sick, we are not
+        health.failed(exc)
+        return "degraded"
+    health.succeeded()
+    return "ok"
