@@ -49,10 +49,18 @@ def test_idle_ttl_cannot_exceed_max() -> None:
 
 def test_toml_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "wxauth.toml"
-    config.write_text('database_url = "sqlite+aiosqlite:///x.db"\nsession_idle_ttl = 60\n')
+    config.write_text('database_url = "sqlite+aiosqlite:///x.db"\nsession_idle_ttl = 600\n')
     monkeypatch.setenv("WXAUTH_CONFIG", str(config))
-    monkeypatch.setenv("WXAUTH_SESSION_MAX_TTL", "120")
+    monkeypatch.setenv("WXAUTH_SESSION_MAX_TTL", "1200")
     settings = Settings()
-    assert settings.session_idle_ttl == 60
-    assert settings.session_max_ttl == 120
+    assert settings.session_idle_ttl == 600
+    assert settings.session_max_ttl == 1200
     assert settings.database_url == "sqlite+aiosqlite:///x.db"
+
+
+def test_an_idle_ttl_within_the_touch_interval_is_refused() -> None:
+    """Sliding expiry renews a session at most once per touch interval: an idle TTL no
+    longer than it would end sessions that are in use."""
+    with pytest.raises(ValidationError, match="session_touch_interval"):
+        Settings(session_idle_ttl=300, session_touch_interval=300)
+    assert Settings(session_idle_ttl=301, session_touch_interval=300).session_idle_ttl == 301

@@ -153,6 +153,11 @@ class Settings(BaseSettings):
     def _check_ttls(self) -> Settings:
         if self.session_idle_ttl > self.session_max_ttl:
             raise ValueError("session_idle_ttl must not exceed session_max_ttl")
+        if self.session_touch_interval >= self.session_idle_ttl:
+            raise ValueError(
+                "session_touch_interval must be shorter than session_idle_ttl: a token in use "
+                "is only renewed every touch interval, so it would expire while in use"
+            )
         return self
 
     @property

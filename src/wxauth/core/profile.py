@@ -75,6 +75,18 @@ def from_wechat_user_info(info: dict[str, Any]) -> ProfileUpdate:
     )
 
 
+# Letters and symbols that render as nothing: Hangul fillers (U+3164 is the "blank name"
+# trick), the Braille blank, Khmer inherent vowels, the Mongolian vowel separator, the
+# combining grapheme joiner and the tag characters' space.
+BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5\u180e\u034f\U000e0020")
+
+
+def shows_something(char: str) -> bool:
+    """Whether ``char`` draws a visible mark: a letter, number, punctuation or symbol that
+    is not one of the :data:`BLANK_GLYPHS`."""
+    return unicodedata.category(char)[0] in "LNPS" and char not in BLANK_GLYPHS
+
+
 def bad_nickname_reason(value: str) -> str | None:
     """Why ``value`` is unfit as a nickname, beyond :func:`bad_text_reason`, or None.
 
@@ -83,6 +95,6 @@ def bad_nickname_reason(value: str) -> str | None:
     """
     if len(value) > NICKNAME_MAX:
         return f"must be at most {NICKNAME_MAX} characters"
-    if not any(unicodedata.category(char)[0] in "LNPS" for char in value):
+    if not any(shows_something(char) for char in value):
         return "must contain a visible character"
     return bad_text_reason(value)
