@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import struct
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import Result
-from PIL import Image
+from PIL import Image, ImageCms
 from typer.testing import CliRunner
 
 from tests.conftest import Harness, bearer
@@ -84,6 +85,24 @@ async def test_large_image_is_scaled_down_and_metadata_dropped(harness: Harness)
     image = Image.open(io.BytesIO(served.content))
     assert image.size == (640, 320)
     assert b"SecretCam" not in served.content
+
+
+async def test_orientation_is_applied(harness: Harness) -> None:
+    token = (await harness.login("alice"))["token"]
+    picture = Image.new("RGB", (1600, 800), (0, 0, 255))
+    picture.paste((255, 0, 0), (0, 0, 800, 800))  # left half red, right half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the camera was turned; rotate 90° clockwise to view
+    out = io.BytesIO()
+    picture.save(out, "JPEG", exif=exif)
+    response = await upload(harness, token, out.getvalue(), "turned.jpg")
+    assert response.status_code == 200, response.text
+    served = await harness.api.get(response.json()["avatar_url"].removeprefix("http://wxauth.test"))
+    image = Image.open(io.BytesIO(served.content)).convert("RGB")
+    assert image.size == (320, 640)  # upright, and scaled into 640 x 640
+    top, bottom = image.getpixel((160, 100)), image.getpixel((160, 540))
+    assert isinstance(top, tuple) and isinstance(bottom, tuple)
+    assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]  # red on top, blue below
 
 
 @pytest.mark.parametrize(
@@ -216,3 +235,89 @@ async def test_prune_keeps_young_files_and_a_picture_uploaded_again(
 
 def name_of(url: str) -> str:
     return url.rsplit("/", 1)[1]
+
+
+# Metadata ----------------------------------------------------------------------------------
+
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description GPSLatitude="39.9"/></x:xmpmeta>'
+
+
+def secret_exif() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # camera maker
+    return exif
+
+
+def jpeg_markers(data: bytes) -> list[int]:
+    """The markers before the first scan (where COM, APPn and the rest live)."""
+    markers, pos = [], 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        markers.append(marker)
+        if marker == 0xDA:
+            break
+        pos += 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+    return markers
+
+
+def png_chunks(data: bytes) -> list[bytes]:
+    chunks, pos = [], 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunks.append(kind)
+        pos += 12 + length
+    return chunks
+
+
+def with_metadata(fmt: str) -> bytes:
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        image = Image.new("RGB", (200, 120), (200, 30, 30))
+        image.save(
+            out, "JPEG", comment=b"secret comment", icc_profile=SRGB, exif=secret_exif(), xmp=XMP
+        )
+    elif fmt == "PNG":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_text("Comment", "secret comment")
+        info.add_text("Author", "secret comment", zip=True)
+        info.add_itxt("XML:com.adobe.xmp", XMP.decode())
+        image = Image.new("RGBA", (200, 120), (200, 30, 30, 128))
+        image.save(out, "PNG", pnginfo=info, icc_profile=SRGB, exif=secret_exif())
+    else:
+        image = Image.new("RGB", (200, 120), (200, 30, 30))
+        image.save(out, "WEBP", icc_profile=SRGB, exif=secret_exif(), xmp=XMP)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+async def test_served_avatar_keeps_no_comment_profile_or_metadata(
+    harness: Harness, fmt: str
+) -> None:
+    upload_data = with_metadata(fmt)
+    uploaded = Image.open(io.BytesIO(upload_data))
+    assert "icc_profile" in uploaded.info  # the upload does carry them
+    token = (await harness.login("alice"))["token"]
+    response = await upload(harness, token, upload_data)
+    assert response.status_code == 200, response.text
+    served = (
+        await harness.api.get(response.json()["avatar_url"].removeprefix("http://wxauth.test"))
+    ).content
+    image = Image.open(io.BytesIO(served))
+    for key in ("icc_profile", "comment", "exif", "xmp", "XML:com.adobe.xmp", "Comment", "Author"):
+        assert key not in image.info, key
+    assert image.getexif() == {}
+    for secret in (b"secret comment", b"SecretCam", b"GPSLatitude", SRGB[:64]):
+        assert secret not in served
+    if image.format == "JPEG":
+        markers = jpeg_markers(served)
+        assert markers[-1] == 0xDA  # walked up to the scan
+        assert 0xFE not in markers  # COM
+        assert not {0xE1, 0xE2} & set(markers)  # APP1 (EXIF, XMP), APP2 (ICC)
+    else:
+        assert image.format == "PNG"
+        chunks = png_chunks(served)
+        assert chunks[0] == b"IHDR" and chunks[-1] == b"IEND"
+        assert not {b"iCCP", b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"sRGB", b"gAMA"} & set(chunks)
