@@ -114,6 +114,7 @@ async def open_harness(
 async def close_harness(harness: Harness, app: Any) -> None:
     await harness.api.aclose()
     await harness.phone.aclose()
+    await app.state.avatars.aclose()  # its decoding workers, if an upload started any
     async with app.router.lifespan_context(app):  # runs the shutdown half: closes pools
         pass
 

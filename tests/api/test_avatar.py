@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import os
 import struct
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from click.testing import Result
 from PIL import Image, ImageCms
 from typer.testing import CliRunner
 
-from tests.conftest import Harness, bearer
+from tests.bombs import png_bomb, scan_bomb
+from tests.conftest import FakeClock, Harness, bearer, close_harness, open_harness
 from wxauth.cli import app
 from wxauth.config import Settings
+from wxauth.core.avatar import Avatars
+from wxauth.simulator import SimulatorState
 from wxauth.storage.avatars import LocalAvatarStorage
 
 
@@ -321,3 +328,97 @@ async def test_served_avatar_keeps_no_comment_profile_or_metadata(
         chunks = png_chunks(served)
         assert chunks[0] == b"IHDR" and chunks[-1] == b"IEND"
         assert not {b"iCCP", b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"sRGB", b"gAMA"} & set(chunks)
+
+
+# Bombs, in-process (the workers are real processes) -----------------------------------------
+
+
+@dataclass
+class Served:
+    harness: Harness
+    avatars: Avatars
+
+
+@pytest.fixture
+async def served(
+    settings: Settings, sim_state: SimulatorState, clock: FakeClock
+) -> AsyncIterator[Served]:
+    harness, api = await open_harness(settings, sim_state, clock)
+    yield Served(harness, api.state.avatars)
+    await close_harness(harness, api)
+
+
+async def until_decoding(avatars: Avatars) -> None:
+    """Until a worker has started (it is then decoding the upload in flight)."""
+    for _ in range(500):
+        if avatars.decoders.pids:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no decoding worker started")
+
+
+async def test_png_bomb_is_refused_before_decoding(served: Served) -> None:
+    bomb = png_bomb((4096, 4096))
+    assert len(bomb) < 100 * 1024  # decoded: 64 MiB of pixels, and more on the way
+    token = (await served.harness.login("alice"))["token"]
+    started = time.monotonic()
+    response = await upload(served.harness, token, bomb)
+    assert time.monotonic() - started < 1.0
+    assert response.status_code == 400
+    assert "pixels" in response.json()["message"]
+    assert served.avatars.decoders.started == 0  # no worker was needed to say no
+
+
+async def test_scan_bomb_is_refused_before_decoding(served: Served) -> None:
+    bomb = scan_bomb((1024, 1024), total=250 * 1024)  # thousands of scans
+    token = (await served.harness.login("alice"))["token"]
+    response = await upload(served.harness, token, bomb, "bomb.jpg")
+    assert response.status_code == 400
+    assert "scans" in response.json()["message"]
+    assert served.avatars.decoders.started == 0
+
+
+async def test_decoding_that_overruns_is_killed(served: Served) -> None:
+    avatars = served.avatars
+    avatars.rules = dataclasses.replace(avatars.rules, max_scans=5000, decode_timeout=0.5)
+    bomb = scan_bomb((4096, 3072), scans=1000)  # passes the header checks; ~10 s to decode
+    token = (await served.harness.login("alice"))["token"]
+    started = time.monotonic()
+    upload_task = asyncio.create_task(upload(served.harness, token, bomb, "bomb.jpg"))
+    await until_decoding(avatars)
+    (pid,) = avatars.decoders.pids
+    response = await upload_task
+    assert time.monotonic() - started < 5.0
+    assert response.status_code == 400
+    assert "too long" in response.json()["message"]
+    assert avatars.decoders.killed == 1
+    for _ in range(200):  # killed, and reaped
+        if not psutil.pid_exists(pid):
+            break
+        await asyncio.sleep(0.01)
+    assert not psutil.pid_exists(pid)
+    response = await upload(served.harness, token, image_bytes("JPEG"))
+    assert response.status_code == 200, response.text  # by a new worker
+    assert avatars.decoders.started == 2
+
+
+async def test_a_second_upload_in_flight_for_one_user_is_429(served: Served) -> None:
+    avatars = served.avatars
+    avatars.rules = dataclasses.replace(avatars.rules, max_scans=5000, decode_timeout=2.0)
+    alice = (await served.harness.login("alice"))["token"]
+    bob = (await served.harness.login("bob"))["token"]
+    slow = asyncio.create_task(
+        upload(served.harness, alice, scan_bomb((4096, 3072), scans=1000), "bomb.jpg")
+    )
+    await until_decoding(avatars)
+    assert not slow.done()
+    second = await upload(served.harness, alice, image_bytes("PNG"))
+    assert second.status_code == 429
+    assert second.json()["error"] == "rate_limited"
+    assert int(second.headers["retry-after"]) >= 1
+    other = await upload(served.harness, bob, image_bytes("PNG"))  # another user: not limited
+    assert other.status_code == 200, other.text
+    assert not slow.done()
+    assert (await slow).status_code == 400
+    again = await upload(served.harness, alice, image_bytes("PNG"))  # done: free again
+    assert again.status_code == 200, again.text

@@ -4,25 +4,30 @@ the size and dimension limits, re-encoded (metadata dropped, orientation applied
 stored under a name derived from its content, and its URL set as the user's ``avatar_url``.
 
 A picture is untrusted work: its headers are read first, here and cheaply (format, width and
-height, the number of JPEG scans), and only a picture within :class:`AvatarRules` is decoded.
+height, the number of JPEG scans), and only a picture within :class:`AvatarRules` is decoded,
+in a worker process of :mod:`wxauth.core.decoder` with a time and a memory limit.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
+import math
 import re
 import struct
 import warnings
+from collections import Counter
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from wxauth.core.models import User
 from wxauth.core.ports import Clock, Store
-from wxauth.errors import InvalidRequest, PayloadTooLarge
+from wxauth.errors import InvalidRequest, PayloadTooLarge, RateLimited
+
+if TYPE_CHECKING:
+    from wxauth.core.decoder import Decoders  # which imports this module
 
 AVATARS_PATH = "/v1/avatars/"  # where stored avatars are served: {base}/v1/avatars/{name}
 ACCEPTED_FORMATS = {"PNG", "JPEG", "WEBP"}
@@ -40,6 +45,12 @@ class AvatarRules:
     # Each scan of a progressive JPEG is another pass over the whole picture; encoders write
     # about ten. Counted from the markers before decoding.
     max_scans: int = 64
+    decode_timeout: float = 3.0  # seconds a worker may spend on one picture; then it is killed
+    decode_memory: int = 512 * 1024 * 1024  # address space of a worker process
+    decode_workers: int = 2  # pictures decoded at once (worker processes)
+    queue_timeout: float = 2.0  # seconds an upload may wait for a free worker
+    queue_limit: int = 8  # uploads waiting for a worker; more are refused at once
+    uploads_per_user: int = 1  # a user's uploads in flight at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +194,7 @@ def _webp_header(data: bytes) -> Header | None:
     return None
 
 
-# Decoding ----------------------------------------------------------------------------------
+# Decoding (in a worker process: see wxauth.core.decoder) -----------------------------------
 
 
 def normalise(data: bytes, rules: AvatarRules) -> AvatarImage:
@@ -230,26 +241,57 @@ def _open(data: bytes, rules: AvatarRules) -> Image.Image:
 
 
 class Avatars:
-    """Takes an upload, stores it, and points the user's ``avatar_url`` at it."""
+    """Takes an upload, stores it, and points the user's ``avatar_url`` at it.
+
+    Decoding happens in worker processes (:class:`~wxauth.core.decoder.Decoders`), started on
+    the first upload; :meth:`aclose` stops them."""
 
     def __init__(
-        self, *, storage: AvatarStorage, store: Store, rules: AvatarRules, clock: Clock
+        self,
+        *,
+        storage: AvatarStorage,
+        store: Store,
+        rules: AvatarRules,
+        clock: Clock,
+        decoders: Decoders | None = None,
     ) -> None:
+        from wxauth.core.decoder import Decoders
+
         self._storage = storage
         self._store = store
         self.rules = rules
         self._clock = clock
+        self.decoders = decoders or Decoders(
+            workers=rules.decode_workers, memory=rules.decode_memory
+        )
+        self._in_flight: Counter[str] = Counter()  # user id -> uploads
 
     async def upload(self, user: User, data: bytes, *, base_url: str) -> User:
         """Store the avatar; ``base_url`` is where ``/v1/avatars/{name}`` is served from."""
-        check_header(data, self.rules)  # a bomb is refused here, before any decoding
-        image = await asyncio.to_thread(normalise, data, self.rules)  # decoding is CPU work
-        await self._storage.save(image.name, image)
-        url = f"{base_url.rstrip('/')}{AVATARS_PATH}{image.name}"
-        return await self._store.update_user(user.id, {"avatar_url": url}, self._clock())
+        rules = self.rules
+        check_header(data, rules)  # a bomb is refused here, before it costs a worker
+        if self._in_flight[user.id] >= rules.uploads_per_user:
+            raise RateLimited(
+                "An avatar upload of yours is still being processed; retry when it is done.",
+                retry_after=math.ceil(rules.queue_timeout + rules.decode_timeout),
+            )
+        self._in_flight[user.id] += 1
+        try:
+            image = await self.decoders.normalise(data, rules)
+            await self._storage.save(image.name, image)
+            url = f"{base_url.rstrip('/')}{AVATARS_PATH}{image.name}"
+            return await self._store.update_user(user.id, {"avatar_url": url}, self._clock())
+        finally:
+            self._in_flight[user.id] -= 1
+            if self._in_flight[user.id] <= 0:
+                del self._in_flight[user.id]
 
     async def load(self, name: str) -> AvatarImage | None:
         return await self._storage.load(name)
+
+    async def aclose(self) -> None:
+        """Stop the decoding workers (pending uploads are refused)."""
+        await self.decoders.aclose()
 
 
 async def referenced_avatars(store: Store) -> set[str]:
