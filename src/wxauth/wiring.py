@@ -248,7 +248,10 @@ class Wiring:
         return name in vars(self)
 
     async def aclose(self) -> None:
-        """Close what was built (connections, pools, listeners), newest first."""
+        """Close what was built (decoding workers, connections, pools, listeners), newest
+        first."""
+        if self._built("avatars"):
+            await self.avatars.aclose()
         if self._built("wechat"):
             await self.wechat.aclose()
         if self._built("session_cache") and self.session_cache is not None:

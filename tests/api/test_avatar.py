@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import os
+import struct
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 from typer.testing import CliRunner, Result
 
-from tests.conftest import Harness, bearer
+from tests.bombs import png_bomb, scan_bomb
+from tests.conftest import FakeClock, Harness, bearer, close_harness, open_harness
 from wxauth.cli import app
 from wxauth.config import Settings
+from wxauth.core.avatar import Avatars
+from wxauth.simulator import SimulatorState
 from wxauth.storage.avatars import LocalAvatarStorage
 
 
@@ -83,6 +91,24 @@ async def test_large_image_is_scaled_down_and_metadata_dropped(harness: Harness)
     image = Image.open(io.BytesIO(served.content))
     assert image.size == (640, 320)
     assert b"SecretCam" not in served.content
+
+
+async def test_orientation_is_applied(harness: Harness) -> None:
+    token = (await harness.login("alice"))["token"]
+    picture = Image.new("RGB", (1600, 800), (0, 0, 255))
+    picture.paste((255, 0, 0), (0, 0, 800, 800))  # left half red, right half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the camera was turned; rotate 90° clockwise to view
+    out = io.BytesIO()
+    picture.save(out, "JPEG", exif=exif)
+    response = await upload(harness, token, out.getvalue(), "turned.jpg")
+    assert response.status_code == 200, response.text
+    served = await harness.api.get(response.json()["avatar_url"].removeprefix("http://wxauth.test"))
+    image = Image.open(io.BytesIO(served.content)).convert("RGB")
+    assert image.size == (320, 640)  # upright, and scaled into 640 x 640
+    top, bottom = image.getpixel((160, 100)), image.getpixel((160, 540))
+    assert isinstance(top, tuple) and isinstance(bottom, tuple)
+    assert top[0] > 200 > top[2] and bottom[2] > 200 > bottom[0]  # red on top, blue below
 
 
 @pytest.mark.parametrize(
@@ -215,3 +241,183 @@ async def test_prune_keeps_young_files_and_a_picture_uploaded_again(
 
 def name_of(url: str) -> str:
     return url.rsplit("/", 1)[1]
+
+
+# Metadata ----------------------------------------------------------------------------------
+
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description GPSLatitude="39.9"/></x:xmpmeta>'
+
+
+def secret_exif() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # camera maker
+    return exif
+
+
+def jpeg_markers(data: bytes) -> list[int]:
+    """The markers before the first scan (where COM, APPn and the rest live)."""
+    markers, pos = [], 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        markers.append(marker)
+        if marker == 0xDA:
+            break
+        pos += 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+    return markers
+
+
+def png_chunks(data: bytes) -> list[bytes]:
+    chunks, pos = [], 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunks.append(kind)
+        pos += 12 + length
+    return chunks
+
+
+def with_metadata(fmt: str) -> bytes:
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        image = Image.new("RGB", (200, 120), (200, 30, 30))
+        image.save(
+            out, "JPEG", comment=b"secret comment", icc_profile=SRGB, exif=secret_exif(), xmp=XMP
+        )
+    elif fmt == "PNG":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_text("Comment", "secret comment")
+        info.add_text("Author", "secret comment", zip=True)
+        info.add_itxt("XML:com.adobe.xmp", XMP.decode())
+        image = Image.new("RGBA", (200, 120), (200, 30, 30, 128))
+        image.save(out, "PNG", pnginfo=info, icc_profile=SRGB, exif=secret_exif())
+    else:
+        image = Image.new("RGB", (200, 120), (200, 30, 30))
+        image.save(out, "WEBP", icc_profile=SRGB, exif=secret_exif(), xmp=XMP)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+async def test_served_avatar_keeps_no_comment_profile_or_metadata(
+    harness: Harness, fmt: str
+) -> None:
+    upload_data = with_metadata(fmt)
+    uploaded = Image.open(io.BytesIO(upload_data))
+    assert "icc_profile" in uploaded.info  # the upload does carry them
+    token = (await harness.login("alice"))["token"]
+    response = await upload(harness, token, upload_data)
+    assert response.status_code == 200, response.text
+    served = (
+        await harness.api.get(response.json()["avatar_url"].removeprefix("http://wxauth.test"))
+    ).content
+    image = Image.open(io.BytesIO(served))
+    for key in ("icc_profile", "comment", "exif", "xmp", "XML:com.adobe.xmp", "Comment", "Author"):
+        assert key not in image.info, key
+    assert image.getexif() == {}
+    for secret in (b"secret comment", b"SecretCam", b"GPSLatitude", SRGB[:64]):
+        assert secret not in served
+    if image.format == "JPEG":
+        markers = jpeg_markers(served)
+        assert markers[-1] == 0xDA  # walked up to the scan
+        assert 0xFE not in markers  # COM
+        assert not {0xE1, 0xE2} & set(markers)  # APP1 (EXIF, XMP), APP2 (ICC)
+    else:
+        assert image.format == "PNG"
+        chunks = png_chunks(served)
+        assert chunks[0] == b"IHDR" and chunks[-1] == b"IEND"
+        assert not {b"iCCP", b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"sRGB", b"gAMA"} & set(chunks)
+
+
+# Bombs, in-process (the workers are real processes) -----------------------------------------
+
+
+@dataclass
+class Served:
+    harness: Harness
+    avatars: Avatars
+
+
+@pytest.fixture
+async def served(
+    settings: Settings, sim_state: SimulatorState, clock: FakeClock
+) -> AsyncIterator[Served]:
+    harness, api = await open_harness(settings, sim_state, clock)
+    yield Served(harness, api.state.wxauth.wiring.avatars)
+    await close_harness(harness, api)
+
+
+async def until_decoding(avatars: Avatars) -> None:
+    """Until a worker has started (it is then decoding the upload in flight)."""
+    for _ in range(500):
+        if avatars.decoders.pids:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no decoding worker started")
+
+
+async def test_png_bomb_is_refused_before_decoding(served: Served) -> None:
+    bomb = png_bomb((4096, 4096))
+    assert len(bomb) < 100 * 1024  # decoded: 64 MiB of pixels, and more on the way
+    token = (await served.harness.login("alice"))["token"]
+    started = time.monotonic()
+    response = await upload(served.harness, token, bomb)
+    assert time.monotonic() - started < 1.0
+    assert response.status_code == 400
+    assert "pixels" in response.json()["message"]
+    assert served.avatars.decoders.started == 0  # no worker was needed to say no
+
+
+async def test_scan_bomb_is_refused_before_decoding(served: Served) -> None:
+    bomb = scan_bomb((1024, 1024), total=250 * 1024)  # thousands of scans
+    token = (await served.harness.login("alice"))["token"]
+    response = await upload(served.harness, token, bomb, "bomb.jpg")
+    assert response.status_code == 400
+    assert "scans" in response.json()["message"]
+    assert served.avatars.decoders.started == 0
+
+
+async def test_decoding_that_overruns_is_killed(served: Served) -> None:
+    avatars = served.avatars
+    avatars.rules = dataclasses.replace(avatars.rules, max_scans=5000, decode_timeout=0.5)
+    bomb = scan_bomb((4096, 3072), scans=1000)  # passes the header checks; ~10 s to decode
+    token = (await served.harness.login("alice"))["token"]
+    started = time.monotonic()
+    upload_task = asyncio.create_task(upload(served.harness, token, bomb, "bomb.jpg"))
+    await until_decoding(avatars)
+    (pid,) = avatars.decoders.pids
+    response = await upload_task
+    assert time.monotonic() - started < 5.0
+    assert response.status_code == 400
+    assert "too long" in response.json()["message"]
+    assert avatars.decoders.killed == 1
+    for _ in range(200):  # killed, and reaped
+        if not psutil.pid_exists(pid):
+            break
+        await asyncio.sleep(0.01)
+    assert not psutil.pid_exists(pid)
+    response = await upload(served.harness, token, image_bytes("JPEG"))
+    assert response.status_code == 200, response.text  # by a new worker
+    assert avatars.decoders.started == 2
+
+
+async def test_a_second_upload_in_flight_for_one_user_is_429(served: Served) -> None:
+    avatars = served.avatars
+    avatars.rules = dataclasses.replace(avatars.rules, max_scans=5000, decode_timeout=2.0)
+    alice = (await served.harness.login("alice"))["token"]
+    bob = (await served.harness.login("bob"))["token"]
+    slow = asyncio.create_task(
+        upload(served.harness, alice, scan_bomb((4096, 3072), scans=1000), "bomb.jpg")
+    )
+    await until_decoding(avatars)
+    assert not slow.done()
+    second = await upload(served.harness, alice, image_bytes("PNG"))
+    assert second.status_code == 429
+    assert second.json()["error"] == "rate_limited"
+    assert int(second.headers["retry-after"]) >= 1
+    other = await upload(served.harness, bob, image_bytes("PNG"))  # another user: not limited
+    assert other.status_code == 200, other.text
+    assert not slow.done()
+    assert (await slow).status_code == 400
+    again = await upload(served.harness, alice, image_bytes("PNG"))  # done: free again
+    assert again.status_code == 200, again.text

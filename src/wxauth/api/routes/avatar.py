@@ -31,6 +31,11 @@ AvatarsDep = Annotated[Avatars, Depends(get_avatars)]
         400: {"model": ErrorBody, "description": "not a PNG, JPEG or WebP image"},
         401: {"model": ErrorBody, "description": "invalid_token"},
         413: {"model": ErrorBody, "description": "payload_too_large"},
+        429: {
+            "model": ErrorBody,
+            "description": "rate_limited: an upload of this user's is still in flight, or "
+            "the server is busy decoding others (Retry-After)",
+        },
     },
 )
 async def upload_avatar(
