@@ -104,7 +104,13 @@ router.add_api_route(
     "/logout",
     status_code=204,
     response_class=Response,
-    responses={401: {"model": ErrorBody, "description": "invalid_token"}},
+    responses={
+        401: {"model": ErrorBody, "description": "invalid_token"},
+        429: {
+            "model": ErrorBody,
+            "description": "rate_limited (per token, or failed token checks per address)",
+        },
+    },
 )
 async def logout(request: Request, state: StateDep, token: TokenDep) -> Response:
     """Revoke the token: it stops working everywhere."""

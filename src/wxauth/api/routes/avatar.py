@@ -30,6 +30,10 @@ AvatarsDep = Annotated[Avatars, Depends(get_avatars)]
     responses={
         400: {"model": ErrorBody, "description": "not a PNG, JPEG or WebP image"},
         401: {"model": ErrorBody, "description": "invalid_token"},
+        429: {
+            "model": ErrorBody,
+            "description": "rate_limited (per token, or failed token checks per address)",
+        },
         413: {"model": ErrorBody, "description": "payload_too_large"},
     },
 )
