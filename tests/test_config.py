@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,35 @@ def test_single_app_is_the_default() -> None:
 def test_bad_secret_keys_are_refused(keys: str) -> None:
     with pytest.raises(ValidationError):
         Settings(secret_keys=keys)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "shop-key",  # short
+        "a" * 40,  # one character
+        "ab" * 20,  # a pattern
+        "0123456789abcdefghijklmnopqrstuvwxyz",  # a sequence
+        "changeme-changeme-changeme-changeme-1234",  # a placeholder
+        "our-secret-password-for-the-shop-backend",
+    ],
+)
+def test_weak_service_keys_are_refused(key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    strong = secrets.token_urlsafe(32)
+    monkeypatch.setenv("WXAUTH_SERVICE_KEYS", f"{strong},{key}")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    message = str(caught.value)
+    assert "WXAUTH_SERVICE_KEYS" in message
+    assert "secrets.token_urlsafe(32)" in message  # how to make a good one
+    assert key not in message and strong not in message  # never printed back
+    assert message.count("Value error") == 1  # one message
+
+
+def test_generated_service_keys_are_accepted() -> None:
+    keys = [secrets.token_urlsafe(32) for _ in range(200)]
+    settings = Settings(service_keys=",".join(keys))
+    assert [k.get_secret_value() for k in settings.service_keys] == keys
 
 
 def test_bad_app_spec_is_refused() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import itertools
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -53,8 +54,38 @@ def check_secret_key(key: str) -> bytes:
     return raw
 
 
+SERVICE_KEY_MIN_LENGTH = 32
+WEAK_WORDS = ("password", "changeme", "secret", "example", "xxxx")
+
+
+def check_service_key(key: str) -> None:
+    """Refuse a service key that is short or obviously not random (the message never shows it)."""
+    rest = key.lower()
+    for word in WEAK_WORDS:  # what is left once the placeholder words are taken out
+        rest = rest.replace(word, "")
+    weak = (
+        len(rest) < SERVICE_KEY_MIN_LENGTH
+        or len(set(key)) < 12  # "aaaa…", "abab…", "0000…1111"
+        or _mostly_sequential(key)  # "0123456789abcdef…"
+    )
+    if weak:
+        raise ValueError(
+            f"WXAUTH_SERVICE_KEYS: each service key must be at least {SERVICE_KEY_MIN_LENGTH}"
+            " random characters (not a word, a pattern or a repeated character); make one"
+            ' with `python -c "import secrets; print(secrets.token_urlsafe(32))"`'
+        )
+
+
+def _mostly_sequential(key: str) -> bool:
+    steps = sum(abs(ord(b) - ord(a)) <= 1 for a, b in itertools.pairwise(key))
+    return steps * 2 > len(key)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WXAUTH_", extra="ignore")
+    # hide_input_in_errors: a refused key or secret must not be printed back in the error.
+    model_config = SettingsConfigDict(
+        env_prefix="WXAUTH_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
     apps: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
@@ -81,12 +112,16 @@ class Settings(BaseSettings):
     wechat_breaker_failures: int = Field(default=5, ge=1)
     wechat_breaker_cooldown: float = Field(default=10.0, gt=0, le=600)
 
-    # Rate limits: requests per window; 0 turns a limit off.
+    # Rate limits: per window; 0 turns a limit off. The per-address ones are budgets of
+    # failures (what a client got wrong), never of successes: any number of people behind
+    # one address (NAT, campus Wi-Fi, a proxy) get in.
     redis_prefix: str = Field(default="wxauth:", max_length=64)
     rate_limit_window: int = Field(default=60, ge=1, le=3600)
-    rate_limit_login_ip: int = Field(default=60, ge=0)
-    rate_limit_login_appid: int = Field(default=6000, ge=0)
-    rate_limit_token: int = Field(default=600, ge=0)
+    rate_limit_login_ip: int = Field(default=30, ge=0)  # failed logins per address
+    rate_limit_login_appid: int = Field(default=6000, ge=0)  # logins reaching WeChat per appid
+    rate_limit_token: int = Field(default=600, ge=0)  # requests per (real) token
+    rate_limit_token_failures_ip: int = Field(default=120, ge=0)  # failed token checks
+    rate_limit_service_key_failures_ip: int = Field(default=10, ge=0)  # wrong service keys
     # Peers (IPs or CIDR networks) whose forwarded-for header names the client; none: the
     # connection's address is the client's.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -140,6 +175,13 @@ class Settings(BaseSettings):
     def _check_secret_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
         for key in value:
             check_secret_key(key.get_secret_value())
+        return value
+
+    @field_validator("service_keys")
+    @classmethod
+    def _check_service_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            check_service_key(key.get_secret_value())
         return value
 
     @field_validator("trusted_proxies")

@@ -207,6 +207,8 @@ class Wiring:
         return CircuitBreaker(
             failures=self.settings.wechat_breaker_failures,
             cooldown=self.settings.wechat_breaker_cooldown,
+            # a probe may take the whole call: two attempts (-1 is retried once)
+            probe_wait=2 * self.settings.wechat_timeout + 1,
         )
 
     @cached_property

@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -99,6 +100,38 @@ async def test_outage_fails_fast_and_tokens_keep_working(
         sim_state.faults.clear()  # WeChat is back; after the cooldown a probe closes the circuit
         await asyncio.sleep(1.05)
         assert (await h.api.post("/v1/login", json={"code": await h.code("bob")})).is_success
+    finally:
+        await close_harness(h, app)
+
+
+async def test_a_burst_gets_in_as_soon_as_wechat_recovers(
+    settings: Settings, sim_state: SimulatorState
+) -> None:
+    # One probe at a time used to turn the first burst after an outage into 503s (98 of
+    # 100). Now the calls that arrive with the probe wait for it and go out when it succeeds.
+    cooldown = 0.5
+    changes = {"wechat_breaker_failures": 3, "wechat_breaker_cooldown": cooldown}
+    h, app = await open_harness(tuned(settings, **changes), sim_state)
+    try:
+        sim_state.faults.append(FaultRule(rate=1.0, path=CODE2SESSION, errcode=-1))
+        for _ in range(3):
+            failed = await h.api.post("/v1/login", json={"code": await h.code("bob")})
+            assert failed.status_code == 503
+        assert app.state.wxauth.wiring.breaker.state(APPID) == "open"
+        codes = [await h.code(f"user{n}") for n in range(100)]
+        sim_state.faults.clear()  # WeChat is back
+        await asyncio.sleep(cooldown)
+        started = time.monotonic()
+        burst = asyncio.gather(*(h.api.post("/v1/login", json={"code": code}) for code in codes))
+        breaker = app.state.wxauth.wiring.breaker
+        for _ in range(1000):  # polled: the closing is what is timed
+            if breaker.state(APPID) == "closed":
+                break
+            await asyncio.sleep(0.005)
+        closed_after = time.monotonic() - started
+        responses = await burst
+        assert Counter(r.status_code for r in responses) == {200: 100}
+        assert closed_after < 1, closed_after  # the first answer closed it, and all got in
     finally:
         await close_harness(h, app)
 

@@ -101,6 +101,52 @@ async def test_no_service_keys_configured_means_no_introspection(harness: Harnes
     assert response.status_code == 401
 
 
+@pytest.fixture
+async def guarded(
+    settings: Settings, sim_state: SimulatorState, clock: FakeClock
+) -> AsyncIterator[Harness]:
+    changes = {
+        "service_keys": [SecretStr(KEY)],
+        "rate_limit_service_key_failures_ip": 5,
+        "rate_limit_window": 3600,
+        "trusted_proxies": ["127.0.0.0/8"],
+    }
+    harness, app = await open_harness(settings.model_copy(update=changes), sim_state, clock)
+    yield harness
+    await close_harness(harness, app)
+
+
+def from_address(address: str, key: str) -> dict[str, str]:
+    return {**bearer(key), "X-Forwarded-For": address}
+
+
+async def test_wrong_service_keys_are_limited_per_address(guarded: Harness) -> None:
+    token = (await guarded.login("alice"))["token"]
+    body = {"token": token}
+    for n in range(5):
+        wrong = from_address("203.0.113.1", f"guess-{n}")
+        assert (
+            await guarded.api.post("/v1/introspect", json=body, headers=wrong)
+        ).status_code == 401
+    limited = await guarded.api.post(
+        "/v1/introspect", json=body, headers=from_address("203.0.113.1", "guess-again")
+    )
+    assert limited.status_code == 429 and limited.json()["error"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 3600
+    missing = await guarded.api.post(
+        "/v1/introspect", json=body, headers={"X-Forwarded-For": "203.0.113.1"}
+    )
+    assert missing.status_code == 429  # no key at all is a wrong key too
+    # Another address is not affected; a right key is never limited, not even from there.
+    other = from_address("203.0.113.2", "guess")
+    assert (await guarded.api.post("/v1/introspect", json=body, headers=other)).status_code == 401
+    for _ in range(200):
+        right = await guarded.api.post(
+            "/v1/introspect", json=body, headers=from_address("203.0.113.1", KEY)
+        )
+        assert right.status_code == 200 and right.json()["active"] is True
+
+
 async def test_revoked_token_is_exactly_inactive(h: Harness) -> None:
     token = (await h.login("alice"))["token"]
     assert (await h.api.post("/v1/logout", headers=bearer(token))).status_code == 204

@@ -28,8 +28,9 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 def token_of(credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The bearer token, or "" when there is none (:func:`authenticate_token` refuses it)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise InvalidToken()
+        return ""
     return credentials.credentials
 
 
@@ -37,28 +38,47 @@ async def bearer_token(credentials: Credentials) -> str:
     return token_of(credentials)
 
 
-TokenDep = Annotated[str, Depends(bearer_token)]
+TokenDep = Annotated[str, Depends(bearer_token)]  # unchecked: pass it to authenticate_token
 
 
 async def current_auth(request: Request, credentials: Credentials) -> Authenticated:
     # Flat on purpose: each level of nested dependencies costs FastAPI more than the
     # token check itself once sessions are cached.
-    return await _authenticate(api_state(request), token_of(credentials))
+    return await authenticate_token(request, api_state(request), token_of(credentials))
 
 
 async def authenticate_request(request: Request) -> Authenticated:
     """What ``AuthDep`` gives, without FastAPI's dependency injection (for the hottest
     routes): the bearer token of ``request``, checked; :class:`InvalidToken` otherwise."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise InvalidToken()
-    return await _authenticate(api_state(request), token.strip())
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    return await authenticate_token(request, api_state(request), token)
 
 
-async def _authenticate(state: ApiState, token: str) -> Authenticated:
-    """The per-token rate limit, then the token check."""
+TOKEN_FAILURES = "token-failures-ip"  # noqa: S105 - the scope of the per-address budget of failed checks
+
+
+async def authenticate_token(request: Request, state: ApiState, token: str) -> Authenticated:
+    """The token check, then the per-token rate limit.
+
+    The token is counted only once it is known to be real: counting first would give every
+    made-up token a key of its own. A failed check (no token, or one that is unknown,
+    expired or revoked) spends the client address's budget of failures instead, and past
+    it the answer is 429 with Retry-After rather than 401: one key per address, whatever
+    the number of tokens tried. A valid token is never refused by that budget.
+    """
+    try:
+        if not token:
+            raise InvalidToken()
+        auth = await state.wiring.authenticator.authenticate(token)
+    except InvalidToken:
+        limit = state.settings.rate_limit_token_failures_ip
+        address = state.client_ip(request) or "unknown"
+        await state.limiter.check(TOKEN_FAILURES, address, limit)
+        await state.limiter.failed(TOKEN_FAILURES, address, limit)
+        raise
     await state.limiter.hit_token(token, state.settings.rate_limit_token)
-    return await state.wiring.authenticator.authenticate(token)
+    return auth
 
 
 AuthDep = Annotated[Authenticated, Depends(current_auth)]

@@ -1,8 +1,20 @@
 """Rate limits: fixed windows counted in Redis when configured, in this process otherwise.
 
-A limit is a number of hits per ``window`` seconds for one key in one scope (``login-ip``,
-``login-appid``, ``token``). Over the limit, :class:`~wxauth.errors.RateLimited` (429
+A limit is a number of hits per ``window`` seconds for one key in one scope (``login-appid``,
+``token``, the failure scopes). Over the limit, :class:`~wxauth.errors.RateLimited` (429
 ``rate_limited``) carries a Retry-After up to the end of the window.
+
+Two kinds of use:
+
+- :meth:`RateLimiter.hit` counts every request and refuses the one past the limit (per appid,
+  per real token);
+- failure budgets, per client address: :meth:`RateLimiter.check` refuses an address that
+  already spent its budget (a read: it creates nothing), and :meth:`RateLimiter.failed`
+  spends one unit once a request is known to have been the client's fault. A request that
+  succeeds never spends anything, so however many people share one address (a NAT, a
+  campus, a proxy), only what a client got wrong counts against it. Concurrent requests may
+  all pass the check before any of their failures is counted: the budget is exact for one
+  client at a time and overshot by at most the requests in flight.
 
 In memory, each process counts on its own, so with N processes the effective limit is N
 times the setting: configure Redis when more than one process serves. If Redis fails, the
@@ -54,13 +66,44 @@ class RateLimiter:
         index = int(now // self.window)
         count = await self._count(scope, key, index)
         if count > limit:
-            retry_after = max(1, math.ceil((index + 1) * self.window - now))
-            raise RateLimited(retry_after=retry_after)
+            raise RateLimited(retry_after=self._retry_after(index, now))
 
     async def hit_token(self, token: str, limit: int) -> None:
+        """Count one request of a token that was checked and is real (counting before the
+        check would give every made-up token a key of its own)."""
         # The token itself never becomes a key (Redis keys show up in monitoring).
         if limit > 0:  # no hashing on the token check's path when the limit is off
             await self.hit("token", hash_token(token)[:32], limit)
+
+    async def check(self, scope: str, key: str, limit: int) -> None:
+        """Raise RateLimited if ``key`` already spent its failure budget ``limit`` (0: none)
+        in ``scope`` this window. Only reads: an address with no failures costs no key."""
+        if limit <= 0:
+            return
+        now = self._clock()
+        index = int(now // self.window)
+        if await self._read(scope, key, index) >= limit:
+            raise RateLimited(retry_after=self._retry_after(index, now))
+
+    async def failed(self, scope: str, key: str, limit: int) -> None:
+        """Spend one unit of ``key``'s failure budget in ``scope`` (nothing when ``limit`` is 0)."""
+        if limit > 0:
+            await self._count(scope, key, int(self._clock() // self.window))
+
+    def _retry_after(self, index: int, now: float) -> int:
+        return max(1, math.ceil((index + 1) * self.window - now))
+
+    async def _read(self, scope: str, key: str, index: int) -> int:
+        if self._redis is None:
+            if index != self._current:
+                return 0
+            return self._counts.get((scope, key), 0)
+        try:
+            value = await self._redis.get(f"{self._prefix}rl:{scope}:{index}:{key}")
+        except Exception as exc:  # any Redis failure: let the request through
+            log.warning("rate limiter: Redis failed (%s); not limiting", type(exc).__name__)
+            return 0
+        return int(value or 0)
 
     async def _count(self, scope: str, key: str, index: int) -> int:
         if self._redis is None:

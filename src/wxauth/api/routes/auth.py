@@ -1,15 +1,66 @@
-"""POST /v1/login and POST /v1/logout."""
+"""POST /v1/login and POST /v1/logout.
+
+The limits of a login: per client address, a budget of *failures* (a made-up, used or
+foreign code, a malformed request, a bad signature), checked before the login and spent
+once its answer is known, so that any number of people behind one address log in as long
+as their phones send what WeChat gave them (a valid code only comes from a real WeChat
+client); per appid, a ceiling on every attempt that reaches WeChat, to keep one flood from
+spending the app's WeChat quota. WeChat's own failures (503, 502, 45011) and refusals of a
+real user (403) are nobody's fault at the address and spend nothing.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from wxauth.api.deps import StateDep, TokenDep, client_info
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+from wxauth.api.deps import StateDep, TokenDep, authenticate_token, client_info
 from wxauth.api.ratelimit import RateLimiter
 from wxauth.api.schemas import ErrorBody, LoginRequest, LoginResponse, UserPublic
-from wxauth.api.state import api_state
+from wxauth.api.state import ApiState, api_state
 from wxauth.config import Settings
-from wxauth.core.models import ClientInfo
+from wxauth.errors import InvalidCode, InvalidRequest, InvalidSignature, SessionKeyStale
+
+LOGIN_FAILURES = "login-ip"  # the scope of the per-address failure budget
+
+
+def client_fault(error: Exception) -> bool:
+    """Whether a failed login was what the client sent: it spends the address's budget."""
+    if isinstance(error, SessionKeyStale):  # a real phone that called wx.login again since
+        return False
+    return isinstance(error, InvalidCode | InvalidRequest | InvalidSignature)
+
+
+class LoginRoute(APIRoute):
+    """Wraps the whole route, body validation included (a 400/422 is raised before the
+    endpoint runs): refuses an address over its failure budget first, and spends the
+    budget when the answer is the client's fault."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            state = api_state(request)
+            address = client_address(state, request)
+            limit = state.settings.rate_limit_login_ip
+            await state.limiter.check(LOGIN_FAILURES, address, limit)
+            try:
+                return await handler(request)
+            except (RequestValidationError, InvalidRequest, InvalidCode, InvalidSignature) as exc:
+                if isinstance(exc, RequestValidationError) or client_fault(exc):
+                    await state.limiter.failed(LOGIN_FAILURES, address, limit)
+                raise
+
+        return guarded
+
+
+def client_address(state: ApiState, request: Request) -> str:
+    return state.client_ip(request) or "unknown"
+
 
 router = APIRouter(prefix="/v1", tags=["session"])
 
@@ -26,14 +77,13 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("/login", responses=ERRORS)
 async def login(body: LoginRequest, request: Request) -> LoginResponse:
     """Exchange a ``wx.login`` code for a wxauth session token."""
     # The app's objects are read from its state rather than injected: each dependency costs
     # FastAPI more per call than the login's own work outside WeChat and the database.
     state = api_state(request)
     client = client_info(request)
-    await login_limits(state.limiter, state.settings, client, body.appid)
+    await appid_limit(state.limiter, state.settings, body.appid)
     result = await state.wiring.login.login(
         body.code, appid=body.appid, client=client, proof=body.proof()
     )
@@ -45,25 +95,33 @@ async def login(body: LoginRequest, request: Request) -> LoginResponse:
     )
 
 
+router.add_api_route(
+    "/login", login, methods=["POST"], responses=ERRORS, route_class_override=LoginRoute
+)
+
+
 @router.post(
     "/logout",
     status_code=204,
     response_class=Response,
-    responses={401: {"model": ErrorBody, "description": "invalid_token"}},
+    responses={
+        401: {"model": ErrorBody, "description": "invalid_token"},
+        429: {
+            "model": ErrorBody,
+            "description": "rate_limited (per token, or failed token checks per address)",
+        },
+    },
 )
-async def logout(state: StateDep, token: TokenDep) -> Response:
+async def logout(request: Request, state: StateDep, token: TokenDep) -> Response:
     """Revoke the token: it stops working everywhere."""
-    sessions = state.wiring.authenticator
-    await sessions.authenticate(token)
-    await sessions.logout(token)
+    await authenticate_token(request, state, token)
+    await state.wiring.authenticator.logout(token)
     return Response(status_code=204)
 
 
-async def login_limits(
-    limiter: RateLimiter, settings: Settings, client: ClientInfo, appid: str | None
-) -> None:
-    """Per client IP, then per appid (an unknown appid is refused later, by the service)."""
-    await limiter.hit("login-ip", client.ip or "unknown", settings.rate_limit_login_ip)
+async def appid_limit(limiter: RateLimiter, settings: Settings, appid: str | None) -> None:
+    """Every attempt that reaches WeChat, per appid (an unknown appid is refused later, by
+    the service, without calling WeChat)."""
     if appid is None or appid in settings.apps:
         key = appid or settings.default_appid or "-"
         await limiter.hit("login-appid", key, settings.rate_limit_login_appid)

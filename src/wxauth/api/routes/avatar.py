@@ -33,8 +33,8 @@ AvatarsDep = Annotated[Avatars, Depends(get_avatars)]
         413: {"model": ErrorBody, "description": "payload_too_large"},
         429: {
             "model": ErrorBody,
-            "description": "rate_limited: an upload of this user's is still in flight, or "
-            "the server is busy decoding others (Retry-After)",
+            "description": "rate_limited (Retry-After): per token, failed token checks per "
+            "address, an upload of this user's still in flight, or the server busy decoding",
         },
     },
 )

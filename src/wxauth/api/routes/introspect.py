@@ -59,13 +59,24 @@ def key_matches(presented: str, keys: Sequence[SecretStr]) -> bool:
     return matched
 
 
-def require_service_key(
+KEY_FAILURES = "service-key-failures-ip"  # the scope of the per-address budget of wrong keys
+
+
+async def require_service_key(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(service_bearer)],
 ) -> None:
-    keys = api_state(request).settings.service_keys
-    if credentials is None or not key_matches(credentials.credentials, keys):
-        raise InvalidToken("The service key is missing or not one of WXAUTH_SERVICE_KEYS.")
+    """A right key always passes; a missing or wrong one spends the address's budget
+    (``WXAUTH_RATE_LIMIT_SERVICE_KEY_FAILURES_IP``) and, past it, is answered 429."""
+    state = api_state(request)
+    keys = state.settings.service_keys
+    if credentials is not None and key_matches(credentials.credentials, keys):
+        return
+    limit = state.settings.rate_limit_service_key_failures_ip
+    address = state.client_ip(request) or "unknown"
+    await state.limiter.check(KEY_FAILURES, address, limit)
+    await state.limiter.failed(KEY_FAILURES, address, limit)
+    raise InvalidToken("The service key is missing or not one of WXAUTH_SERVICE_KEYS.")
 
 
 async def read_request(request: Request) -> IntrospectRequest:
@@ -90,6 +101,7 @@ async def read_request(request: Request) -> IntrospectRequest:
     response_model_exclude_unset=True,
     responses={
         401: {"model": ErrorBody, "description": "the service key is missing or wrong"},
+        429: {"model": ErrorBody, "description": "too many wrong service keys from the address"},
         422: {"model": ErrorBody, "description": "no token in the body"},
     },
     openapi_extra={

@@ -13,7 +13,10 @@ router = APIRouter(
     tags=["user"],
     responses={
         401: {"model": ErrorBody, "description": "invalid_token"},
-        429: {"model": ErrorBody, "description": "rate_limited (per token)"},
+        429: {
+            "model": ErrorBody,
+            "description": "rate_limited (per token, or failed token checks per address)",
+        },
     },
 )
 

@@ -17,6 +17,10 @@ router = APIRouter(prefix="/v1/me", tags=["user"])
     responses={
         400: {"model": ErrorBody, "description": "invalid_code or session_key_stale"},
         401: {"model": ErrorBody, "description": "invalid_token"},
+        429: {
+            "model": ErrorBody,
+            "description": "rate_limited (per token, or failed token checks per address)",
+        },
         502: {"model": ErrorBody, "description": "wechat_error"},
         503: {"model": ErrorBody, "description": "wechat_unavailable"},
     },
