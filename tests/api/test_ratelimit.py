@@ -347,13 +347,18 @@ async def test_made_up_tokens_cost_one_redis_key_per_address(
             await redis_client.delete(key)
 
 
-async def test_broken_redis_lets_requests_through() -> None:
+async def test_broken_redis_limits_in_memory_instead() -> None:
+    """A Redis that refuses connections neither takes requests down nor stops the limits:
+    the process counts on its own until Redis answers again."""
     from redis.asyncio import Redis
 
     dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
     try:
         limiter = RateLimiter(redis=dead)
-        for _ in range(3):
-            await limiter.hit("login-ip", "x", 1)
+        await limiter.hit("login-ip", "x", 2)
+        await limiter.hit("login-ip", "x", 2)
+        with pytest.raises(RateLimited):
+            await limiter.hit("login-ip", "x", 2)
+        await limiter.hit("login-ip", "y", 2)  # other keys are counted on their own
     finally:
         await dead.aclose()

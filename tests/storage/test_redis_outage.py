@@ -37,6 +37,7 @@ async def two_processes(
         "session_touch_interval": 0,  # every check writes: the touch must not resurrect
         "rate_limit_login_ip": 0,
         "rate_limit_token": 0,
+        "rate_limit_token_failures_ip": 0,
     }
     opened = [await open_harness(settings.model_copy(update=changes), sim_state) for _ in "ab"]
     yield [h for h, _ in opened]

@@ -67,7 +67,10 @@ def create_app(
         settings=settings,
         wiring=wiring,
         limiter=RateLimiter(
-            window=settings.rate_limit_window, redis=wiring.redis, prefix=settings.redis_prefix
+            window=settings.rate_limit_window,
+            redis=wiring.redis,
+            prefix=settings.redis_prefix,
+            health=wiring.redis_health,
         ),
         client_ip=ClientIp(settings.trusted_proxies, settings.client_ip_header),
     )

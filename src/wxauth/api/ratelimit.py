@@ -17,8 +17,9 @@ Two kinds of use:
   client at a time and overshot by at most the requests in flight.
 
 In memory, each process counts on its own, so with N processes the effective limit is N
-times the setting: configure Redis when more than one process serves. If Redis fails, the
-request is let through (and a warning logged): a broken limiter must not take logins down.
+times the setting: configure Redis when more than one process serves. If Redis fails, each
+process counts in its own memory until Redis answers again (the outage logged once): a
+broken limiter must neither take logins down nor stop limiting.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from wxauth.core.tokens import hash_token
 from wxauth.errors import RateLimited
+from wxauth.storage.redis_health import RedisHealth
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -47,9 +49,11 @@ class RateLimiter:
         redis: Redis | None = None,
         prefix: str = "wxauth:",
         clock: Callable[[], float] = time.time,
+        health: RedisHealth | None = None,
     ) -> None:
         self.window = window
         self._redis = redis
+        self._health = health or RedisHealth()
         self._prefix = prefix
         self._clock = clock
         self._current = -1
@@ -93,31 +97,37 @@ class RateLimiter:
     def _retry_after(self, index: int, now: float) -> int:
         return max(1, math.ceil((index + 1) * self.window - now))
 
+    # While Redis is down (or has just failed), each process counts in its own memory: the
+    # limits then hold per process, N processes allowing N times the setting. The outage is
+    # logged once, by the shared RedisHealth.
+
     async def _read(self, scope: str, key: str, index: int) -> int:
-        if self._redis is None:
-            if index != self._current:
-                return 0
-            return self._counts.get((scope, key), 0)
-        try:
-            value = await self._redis.get(f"{self._prefix}rl:{scope}:{index}:{key}")
-        except Exception as exc:  # any Redis failure: let the request through
-            log.warning("rate limiter: Redis failed (%s); not limiting", type(exc).__name__)
+        if self._redis is not None and self._health.usable():
+            try:
+                value = await self._redis.get(f"{self._prefix}rl:{scope}:{index}:{key}")
+            except Exception as exc:  # refused, reset or timed out
+                self._health.failed(exc)
+            else:
+                self._health.succeeded()
+                return int(value or 0)
+        if index != self._current:
             return 0
-        return int(value or 0)
+        return self._counts.get((scope, key), 0)
 
     async def _count(self, scope: str, key: str, index: int) -> int:
-        if self._redis is None:
-            return self._count_in_memory(scope, key, index)
-        name = f"{self._prefix}rl:{scope}:{index}:{key}"
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(name)
-                pipe.expire(name, self.window + 1)
-                count, _ = await pipe.execute()
-        except Exception as exc:  # any Redis failure: let the request through
-            log.warning("rate limiter: Redis failed (%s); not limiting", type(exc).__name__)
-            return 0
-        return int(count)
+        if self._redis is not None and self._health.usable():
+            name = f"{self._prefix}rl:{scope}:{index}:{key}"
+            try:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.incr(name)
+                    pipe.expire(name, self.window + 1)
+                    count, _ = await pipe.execute()
+            except Exception as exc:  # refused, reset or timed out
+                self._health.failed(exc)
+            else:
+                self._health.succeeded()
+                return int(count)
+        return self._count_in_memory(scope, key, index)
 
     def _count_in_memory(self, scope: str, key: str, index: int) -> int:
         if index != self._current:  # a new window: the old counts are worthless
