@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter, Request, Response
 
-from wxauth.api.deps import StateDep, TokenDep, client_info
+from wxauth.api.deps import AuthDep, StateDep, client_info
 from wxauth.api.ratelimit import RateLimiter
-from wxauth.api.schemas import ErrorBody, LoginRequest, LoginResponse, UserPublic
+from wxauth.api.schemas import ErrorBody, LoginRequest, LoginResponse, LogoutRequest, UserPublic
 from wxauth.api.state import api_state
 from wxauth.config import Settings
 from wxauth.core.models import ClientInfo
@@ -18,7 +20,10 @@ ERRORS: dict[int | str, dict[str, object]] = {
         "model": ErrorBody,
         "description": "invalid_code, invalid_request, invalid_signature or session_key_stale",
     },
-    403: {"model": ErrorBody, "description": "login_blocked"},
+    403: {
+        "model": ErrorBody,
+        "description": "login_blocked, or account_disabled (with `reason` and `until`)",
+    },
     422: {"model": ErrorBody, "description": "invalid_request: a wrong field or value"},
     429: {"model": ErrorBody, "description": "rate_limited"},
     502: {"model": ErrorBody, "description": "wechat_error"},
@@ -33,6 +38,8 @@ async def login(body: LoginRequest, request: Request) -> LoginResponse:
     # FastAPI more per call than the login's own work outside WeChat and the database.
     state = api_state(request)
     client = client_info(request)
+    if body.device is not None:
+        client = dataclasses.replace(client, device=body.device.to_core())
     await login_limits(state.limiter, state.settings, client, body.appid)
     result = await state.wiring.login.login(
         body.code, appid=body.appid, client=client, proof=body.proof()
@@ -49,13 +56,20 @@ async def login(body: LoginRequest, request: Request) -> LoginResponse:
     "/logout",
     status_code=204,
     response_class=Response,
-    responses={401: {"model": ErrorBody, "description": "invalid_token"}},
+    responses={
+        400: {"model": ErrorBody, "description": "invalid_request: malformed JSON"},
+        401: {"model": ErrorBody, "description": "invalid_token or session_replaced"},
+        403: {"model": ErrorBody, "description": "account_disabled"},
+        422: {"model": ErrorBody, "description": "invalid_request: an unknown scope"},
+    },
 )
-async def logout(state: StateDep, token: TokenDep) -> Response:
-    """Revoke the token: it stops working everywhere."""
-    sessions = state.wiring.authenticator
-    await sessions.authenticate(token)
-    await sessions.logout(token)
+async def logout(
+    state: StateDep, auth: AuthDep, request: Request, body: LogoutRequest | None = None
+) -> Response:
+    """End this session (``scope`` ``current``, the default), every session of the user
+    (``all``), or every one but this (``others``): they stop working everywhere at once."""
+    scope = body.scope if body is not None else "current"
+    await state.wiring.accounts.logout(auth, scope, state.client_ip(request))
     return Response(status_code=204)
 
 
