@@ -54,6 +54,42 @@ export interface ProfileFields {
   [field: string]: unknown;
 }
 
+/** What the phone said about itself at that session's login (the server's DeviceOut). */
+export interface Device {
+  brand: string | null;
+  model: string | null;
+  platform: string | null;
+  system: string | null;
+  wechat_version: string | null;
+}
+
+/** One of the user's live sessions, i.e. a device (the server's SessionOut). */
+export interface DeviceSession {
+  /** Names the session for revokeSession; it is not a token. */
+  id: string;
+  /** True for the session of this client. */
+  current: boolean;
+  /** ISO 8601: the login (first use). */
+  created_at: string;
+  /** ISO 8601: the last use (updated every few minutes). */
+  last_seen_at: string;
+  /** ISO 8601. */
+  expires_at: string;
+  ip: string | null;
+  user_agent: string | null;
+  device: Device;
+}
+
+/** The server's DeleteAccountResponse. */
+export interface AccountDeletion {
+  /** True: erased now. False: erased at due_at, unless the user logs in before. */
+  deleted: boolean;
+  /** ISO 8601, when erasure is delayed by the server's grace period. */
+  due_at?: string | null;
+}
+
+export type LogoutScope = 'current' | 'all' | 'others';
+
 type Method = 'OPTIONS' | 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'TRACE' | 'CONNECT';
 
 export interface RequestOptions {
@@ -99,6 +135,8 @@ export interface ClientOptions {
   timeout?: number;
   /** The clock in milliseconds (default Date.now). */
   now?: () => number;
+  /** false: do not send wx.getDeviceInfo's brand, model, platform, system and version at login. */
+  device?: boolean;
 }
 
 /** A button event (`e`), its `e.detail`, or anything carrying `detail`. */
@@ -114,7 +152,11 @@ export interface PhoneDetail {
 }
 
 export interface Client {
-  /** The stored session while valid, else wx.login → POST /v1/login; concurrent callers share one login. */
+  /**
+   * The stored session while valid, else wx.login → POST /v1/login; concurrent callers share
+   * one login. After a 401 session_replaced or 403 account_disabled it rejects with that error
+   * instead of logging in, until called with `{ force: true }` (the user asked to log in).
+   */
   login(options?: { force?: boolean }): Promise<Session>;
   /** wx.request as a promise, with the token and one re-login on 401 invalid_token. */
   request<T = unknown>(options: RequestOptions): Promise<Response<T>>;
@@ -126,8 +168,19 @@ export interface Client {
   bindPhone(codeOrEvent: string | PhoneDetail | EventLike<PhoneDetail>): Promise<PhoneNumber>;
   /** wx.checkSession; when it fails, log in again so the server holds the newest session_key. */
   checkSession(): Promise<Session>;
-  /** Revoke the token on the server and forget it locally. */
-  logout(): Promise<void>;
+  /**
+   * End this session (scope "current", the default) and forget it locally; "all" ends every
+   * session of the user; "others" every one but this, which is kept.
+   */
+  logout(options?: { scope?: LogoutScope }): Promise<void>;
+  /** The user's live sessions (devices), most recently used first. */
+  listSessions(): Promise<DeviceSession[]>;
+  /** End one of the user's sessions by its id: its token stops working at once. */
+  revokeSession(id: string): Promise<void>;
+  /** Close the account (after the user confirmed): every session ends; the local one is dropped. */
+  deleteAccount(): Promise<AccountDeletion>;
+  /** Everything the server stores about the user, as JSON (at most once a minute: 429 after). */
+  exportData(): Promise<Record<string, unknown>>;
   /** The stored session, without a network call; null when none is usable. */
   getSession(): Session | null;
 }
@@ -137,8 +190,16 @@ export function createClient(options: ClientOptions): Client;
 /** The server answered with an error. */
 export class WxAuthError extends Error {
   name: 'WxAuthError';
-  /** The server's `error` code: "invalid_token", "invalid_code", ... (or "http_<status>"). */
+  /**
+   * The server's `error` code: "invalid_token", "invalid_code", "session_replaced" (a newer
+   * login on another device ended this session), "account_disabled" (see `reason`, `until`),
+   * ... (or "http_<status>").
+   */
   code: string;
+  /** account_disabled: the public reason. */
+  reason: string | null;
+  /** account_disabled: when it ends (ISO 8601), or null. */
+  until: string | null;
   status: number;
   requestId: string | null;
   wechatErrcode: number | null;
@@ -151,6 +212,8 @@ export class WxAuthError extends Error {
     requestId?: string | null;
     wechatErrcode?: number | null;
     retryAfter?: number | null;
+    reason?: string | null;
+    until?: string | null;
   });
 }
 

@@ -7,13 +7,22 @@ import {
   NetworkError,
   WxApiError,
   WxAuthError,
+  type AccountDeletion,
   type Client,
+  type Device,
+  type DeviceSession,
   type PhoneNumber,
   type Response,
   type Session,
   type User,
 } from '.';
-import type { PhoneResponse, UserPublic } from './test/server-types';
+import type {
+  DeleteAccountResponse,
+  DeviceOut,
+  PhoneResponse,
+  SessionOut,
+  UserPublic,
+} from './test/server-types';
 
 // The bodies the server sends, field for field: a field that is missing, extra, optional or
 // not nullable where the server's schema says otherwise fails here (test/server-types.d.ts is
@@ -137,3 +146,31 @@ expectType<string>(declined.api);
 new WxAuthError('invalid_token');
 // @ts-expect-error: not one of its codes
 new WxApiError('login', 'fail', 'network_error');
+
+// Sessions as devices, and the account: the server's bodies, field for field.
+declare const deviceSession: DeviceSession;
+declare const serverSession: SessionOut;
+expectType<SessionOut>(deviceSession);
+expectType<DeviceSession>(serverSession);
+declare const device: Device;
+declare const serverDevice: DeviceOut;
+expectType<DeviceOut>(device);
+expectType<Device>(serverDevice);
+declare const deletion: AccountDeletion;
+declare const serverDeletion: DeleteAccountResponse;
+expectType<DeleteAccountResponse>(deletion);
+expectType<AccountDeletion>(serverDeletion);
+
+declare const accounts: Client;
+expectType<Promise<DeviceSession[]>>(accounts.listSessions());
+expectType<Promise<void>>(accounts.revokeSession('abc'));
+expectError(accounts.revokeSession(5));
+expectType<Promise<void>>(accounts.logout());
+expectType<Promise<void>>(accounts.logout({ scope: 'others' }));
+expectError(accounts.logout({ scope: 'everyone' }));
+expectType<Promise<AccountDeletion>>(accounts.deleteAccount());
+expectType<Promise<Record<string, unknown>>>(accounts.exportData());
+declare const refusal: WxAuthError;
+expectType<string | null>(refusal.reason);
+expectType<string | null>(refusal.until);
+createClient({ baseUrl: 'https://auth.example.com', device: false });

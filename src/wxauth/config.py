@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     avatar_dir: Path = Path("avatars")
     avatar_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     public_url: str | None = None
+    # Accounts: live sessions per user and app (0: no cap; 1: a single device), how long a
+    # requested account deletion waits (seconds; a login meanwhile cancels it; 0: at once),
+    # and data exports per user per rate-limit window.
+    session_cap: int = Field(default=0, ge=0)
+    account_deletion_grace: int = Field(default=0, ge=0)
+    rate_limit_export: int = Field(default=1, ge=0)
 
     @classmethod
     def settings_customise_sources(

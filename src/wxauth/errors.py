@@ -22,7 +22,11 @@ layer renders all of them with one handler::
     ├── SessionKeyStale             400 session_key_stale
     ├── InvalidSignature            400 invalid_signature
     ├── InvalidToken                401 invalid_token (WWW-Authenticate)
+    │   └── SessionReplaced         401 session_replaced (WWW-Authenticate): a newer login
+    │                                   beyond the per-user session cap ended this session
     ├── LoginBlocked                403 login_blocked
+    ├── AccountDisabled             403 account_disabled: the account is disabled (with the
+    │                                   public reason and until when)
     ├── Forbidden                   403 forbidden
     ├── AppDisabled                 403 app_disabled
     │   └── AuthorizationWithdrawn      the merchant withdrew the app from the platform
@@ -77,6 +81,10 @@ class WxAuthError(Exception):
         if self.retry_after is None:
             return {}
         return {"Retry-After": str(self.retry_after)}
+
+    def details(self) -> dict[str, str]:
+        """Fields the error body carries besides ``error``, ``message`` and ``request_id``."""
+        return {}
 
 
 class InvalidRequest(WxAuthError):
@@ -170,6 +178,47 @@ class InvalidToken(WxAuthError):
 
     def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+class SessionReplaced(InvalidToken):
+    """The session was ended by a newer login of the same user beyond the session cap
+    (``WXAUTH_SESSION_CAP``). Logging in again works, and ends another session in turn."""
+
+    code = "session_replaced"
+    default_message = (
+        "This session was ended because the account logged in on another device; "
+        "log in again to use it here."
+    )
+
+
+class AccountDisabled(WxAuthError):
+    """The account is disabled: no login, and none of its tokens work. ``reason`` is the
+    public reason given when it was disabled, ``until`` when it ends (None: until enabled)."""
+
+    status = 403
+    code = "account_disabled"
+    default_message = "This account is disabled."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        reason: str | None = None,
+        until: str | None = None,
+        wechat_errcode: int | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        if message is None:
+            message = f"This account is disabled: {reason}" if reason else self.default_message
+            if until:
+                message += f" (until {until})"
+        super().__init__(message, wechat_errcode=wechat_errcode, retry_after=retry_after)
+        self.reason = reason
+        self.until = until
+
+    def details(self) -> dict[str, str]:
+        found = {"reason": self.reason, "until": self.until}
+        return {name: value for name, value in found.items() if value}
 
 
 class LoginBlocked(WxAuthError):

@@ -85,12 +85,20 @@ class ErrorBody(BaseModel):
     message: str
     request_id: str | None = None
     wechat_errcode: int | None = None
+    reason: str | None = None  # account_disabled: the public reason
+    until: str | None = None  # account_disabled: when it ends (ISO 8601), if it does
 
 
 def error_body(
-    code: str, message: str, request_id: str | None, wechat_errcode: int | None = None
+    code: str,
+    message: str,
+    request_id: str | None,
+    wechat_errcode: int | None = None,
+    details: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"error": code, "message": message, "request_id": request_id}
     if wechat_errcode is not None:
         body["wechat_errcode"] = wechat_errcode
+    if details:
+        body.update(details)
     return body

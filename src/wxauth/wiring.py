@@ -25,6 +25,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wxauth.config import Settings
+from wxauth.core.accounts import Accounts
 from wxauth.core.avatar import AvatarRules, Avatars, AvatarStorage
 from wxauth.core.cache import CachedStore, LocalSessionCache, SessionCache
 from wxauth.core.codes import WeChatWithCodeGuard
@@ -159,6 +160,17 @@ class Wiring:
         return Authenticator(store=self.store, policy=self.policy, clock=self.clock)
 
     @cached_property
+    def accounts(self) -> Accounts:
+        """Sessions as devices, the session cap, disabling and closing accounts: the store
+        only (no WeChat, no at-rest key)."""
+        return Accounts(
+            store=self.store,
+            clock=self.clock,
+            session_cap=self.settings.session_cap,
+            deletion_grace=timedelta(seconds=self.settings.account_deletion_grace),
+        )
+
+    @cached_property
     def session_keys(self) -> SessionKeys:
         return SessionKeys(store=self.store, keyring=self.keyring)
 
@@ -172,6 +184,7 @@ class Wiring:
             policy=self.policy,
             clock=self.clock,
             audit_retention=timedelta(days=self.settings.audit_retention_days),
+            accounts=self.accounts,
         )
 
     @cached_property

@@ -176,3 +176,35 @@ async def test_revocation_from_the_command_reaches_a_redis_cache(
         assert await refused_within(h, token, CACHE_BOUND_S)
     finally:
         await close_harness(h, api)
+
+
+async def test_users_disable_enable_and_purge_deleted(live: Harness, settings: Settings) -> None:
+    alice = await live.login("alice")
+    user_id = alice["user"]["id"]
+    disabled = await wxauth(
+        settings, "users", "disable", user_id, "--reason", "spam", "--until", "2999-01-01T00:00"
+    )
+    assert disabled.exit_code == 0, disabled.output
+    assert "until 2999-01-01T00:00:00+00:00" in disabled.output
+    refused = await live.api.get("/v1/me", headers=bearer(alice["token"]))
+    assert refused.status_code == 403 and refused.json()["until"] == "2999-01-01T00:00:00+00:00"
+    login = await live.api.post("/v1/login", json={"code": await live.code("alice")})
+    assert login.status_code == 403 and login.json()["reason"] == "spam"
+    bad = await wxauth(settings, "users", "disable", user_id, "--reason", "x", "--until", "soon")
+    assert bad.exit_code != 0
+    assert (await wxauth(settings, "users", "disable", "nope", "--reason", "x")).exit_code == 2
+    enabled = await wxauth(settings, "users", "enable", user_id)
+    assert enabled.exit_code == 0, enabled.output
+    again = await live.login("alice")
+    assert again["user"]["id"] == user_id
+
+    purged = await wxauth(settings, "users", "purge-deleted")
+    assert purged.exit_code == 0 and "erased 0 accounts" in purged.output
+    with sqlite3.connect(settings.database_url.split("///", 1)[1]) as conn:
+        conn.execute(
+            "UPDATE users SET deletion_due_at = '2000-01-01 00:00:00.000000' WHERE id = ?",
+            (user_id,),
+        )
+    purged = await wxauth(settings, "users", "purge-deleted")
+    assert purged.exit_code == 0 and "erased 1 accounts" in purged.output
+    assert (await wxauth(settings, "users", "show", user_id)).exit_code == 2

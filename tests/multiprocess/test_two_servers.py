@@ -156,3 +156,51 @@ async def _login_once(d: Deployment, user: str) -> str:
     async with httpx.AsyncClient(timeout=30) as client:
         user_id: str = (await login(client, d, user, d.servers[0]))["user"]["id"]
         return user_id
+
+
+async def test_a_disabled_user_fails_on_the_other_server_within_a_second(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    async with httpx.AsyncClient(timeout=30) as client:
+        body = await login(client, d, "dave", d.servers[0])
+        user_id, token = body["user"]["id"], body["token"]
+        other = d.servers[1]
+        for _ in range(3):  # cached on the other server now
+            assert (await client.get(f"{other}/v1/me", headers=bearer(token))).status_code == 200
+        # A third process (the command) disables the user, through Redis's fan-out.
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [WXAUTH, "users", "disable", user_id, "--reason", "违规 spam"],
+            env=d.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        started = asyncio.get_running_loop().time()
+        while True:
+            response = await client.get(f"{other}/v1/me", headers=bearer(token))
+            elapsed = asyncio.get_running_loop().time() - started
+            if response.status_code != 200:
+                break
+            assert elapsed < 1.0, "the other server still accepts the disabled user's token"
+            await asyncio.sleep(0.05)
+        assert elapsed < 1.0
+        assert response.status_code == 403 and response.json()["error"] == "account_disabled"
+        code = (
+            await client.post(f"{d.simulator}/sim/login", json={"appid": APPID, "user": "dave"})
+        ).json()["code"]
+        refused = await client.post(f"{other}/v1/login", json={"code": code})
+        assert refused.status_code == 403
+        assert refused.json()["reason"] == "违规 spam"
+        enabled = await asyncio.to_thread(
+            subprocess.run,
+            [WXAUTH, "users", "enable", user_id],
+            env=d.env,
+            capture_output=True,
+            check=False,
+        )
+        assert enabled.returncode == 0, enabled.stderr
+        again = await login(client, d, "dave", d.servers[0])
+        assert again["user"]["id"] == user_id

@@ -33,3 +33,48 @@ def test_downgrade_to_base_and_up_again(tmp_path: Path) -> None:
         assert set(inspect(conn).get_table_names()) == {"alembic_version"}
     engine.dispose()
     upgrade(url)
+
+
+def test_0003_upgrades_existing_rows_in_place(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+
+    from wxauth.storage.engine import create_engine as create_async_engine
+    from wxauth.storage.sql import SqlStore
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    upgrade(url, "0002")
+    engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    now = datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)
+    later = now + timedelta(days=1)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (id, appid, openid, created_at, updated_at) "
+                "VALUES ('u1', 'wxapp', 'o1', :now, :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO sessions (token_hash, user_id, appid, created_at, last_seen_at, "
+                "idle_expires_at, expires_at) VALUES (:h, 'u1', 'wxapp', :now, :now, :l, :l)"
+            ),
+            {"h": "a" * 64, "now": now, "l": later},
+        )
+    engine.dispose()
+    upgrade(url)
+
+    async def read() -> None:
+        store = SqlStore(create_async_engine(url))
+        found = await store.find_session("a" * 64)
+        assert found is not None
+        session, user = found
+        assert user.status == "active" and user.deletion_due_at is None
+        assert session.revoked_reason is None and session.device_brand is None
+        assert session.is_active(later.replace(tzinfo=UTC) - timedelta(seconds=1))
+        await store.engine.dispose()
+
+    asyncio.run(read())

@@ -18,7 +18,15 @@ import pytest
 
 from wxauth.core.cache import CachedStore, LocalSessionCache
 from wxauth.core.memory import MemoryStore
-from wxauth.core.models import ClientInfo, LoginEvent, LoginRecord, Session, User
+from wxauth.core.models import (
+    AccountEvent,
+    ClientInfo,
+    DeviceInfo,
+    LoginEvent,
+    LoginRecord,
+    Session,
+    User,
+)
 from wxauth.core.tokens import SessionPolicy, new_token
 from wxauth.errors import NotFound
 from wxauth.storage.sql import SqlStore
@@ -295,6 +303,145 @@ class StoreContract:
         assert len(await store.list_sessions(bob.id)) == 1
         again, created, _ = await login(store, "o-alice")  # back, as a new user
         assert created and again.id != alice.id
+
+    # -- accounts ----------------------------------------------------------------------------
+
+    async def test_devices_and_why_a_session_ended_round_trip(self, store: Any) -> None:
+        device = DeviceInfo("Apple", "iPhone 15 <iPhone16,1>", "ios", "iOS 17.2", "8.0.47")
+        client = ClientInfo(user_agent="wechat", ip="203.0.113.9", device=device)
+        user, _, session = await login(store, "o-alice", client=client)
+        found = await store.find_session(session.token_hash)
+        assert found is not None and found[0] == session
+        stored = found[0]
+        assert (stored.device_brand, stored.device_model, stored.device_platform) == (
+            "Apple",
+            "iPhone 15 <iPhone16,1>",
+            "ios",
+        )
+        assert (stored.device_system, stored.device_wechat_version) == ("iOS 17.2", "8.0.47")
+        assert stored.revoked_reason is None and len(stored.public_id) == 16
+        assert await store.revoke_session(session.token_hash, NOW, reason="logout")
+        found = await store.find_session(session.token_hash)
+        assert found is not None and found[0].revoked_reason == "logout"
+        assert user.status == "active" and not user.is_disabled(NOW)
+
+    async def test_find_user_by_openid(self, store: Any) -> None:
+        user, _, _ = await login(store, "o-alice")
+        assert await store.find_user(APPID, "o-alice") == user
+        assert await store.find_user(OTHER_APPID, "o-alice") is None
+        assert await store.find_user(APPID, "o-nobody") is None
+
+    async def test_revoke_user_sessions_keeps_one_and_says_why(self, store: Any) -> None:
+        alice, _, first = await login(store, "o-alice")
+        _, _, second = await login(store, "o-alice", now=NOW + timedelta(seconds=1))
+        for session in (first, second):
+            assert await store.find_session(session.token_hash) is not None
+        later = NOW + timedelta(minutes=1)
+        ended = await store.revoke_user_sessions(
+            alice.id, later, reason="logout", keep=first.token_hash
+        )
+        assert ended == 1
+        kept = await store.find_session(first.token_hash)
+        gone = await store.find_session(second.token_hash)
+        assert kept is not None and kept[0].is_active(later)
+        assert gone is not None and not gone[0].is_active(later)
+        assert gone[0].revoked_reason == "logout"
+
+    async def test_cap_sessions_ends_the_least_recently_used(self, store: Any) -> None:
+        alice, _, oldest = await login(store, "o-alice")
+        _, _, used = await login(store, "o-alice", now=NOW + timedelta(seconds=1))
+        _, _, middle = await login(store, "o-alice", now=NOW + timedelta(seconds=2))
+        _, _, other_app = await login(store, "o-alice", appid=OTHER_APPID)
+        seen = NOW + timedelta(minutes=10)
+        await store.touch_session(used.token_hash, seen, POLICY.idle_expiry(used, seen))
+        later = NOW + timedelta(minutes=11)
+        _, _, newest = await login(store, "o-alice", now=later)
+        for session in (oldest, used, middle, newest):
+            assert await store.find_session(session.token_hash) is not None  # cached, if cached
+        ended = await store.cap_sessions(alice.id, APPID, keep=newest.token_hash, cap=2, now=later)
+        assert sorted(ended) == sorted([oldest.token_hash, middle.token_hash])
+        for session, alive in ((oldest, False), (middle, False), (used, True), (newest, True)):
+            found = await store.find_session(session.token_hash)
+            assert found is not None and found[0].is_active(later) is alive
+            if not alive:
+                assert found[0].revoked_reason == "session_replaced"
+        other = await store.find_session(other_app.token_hash)
+        assert other is not None and other[0].is_active(later)  # caps are per app
+        assert await store.cap_sessions(
+            alice.id, APPID, keep=newest.token_hash, cap=1, now=later
+        ) == [used.token_hash]
+
+    async def test_disable_and_enable(self, store: Any) -> None:
+        alice, _, session = await login(store, "o-alice")
+        bob, _, bobs = await login(store, "o-bob")
+        assert await store.find_session(session.token_hash) is not None  # cached, if cached
+        ends = NOW + timedelta(days=1)
+        later = NOW + timedelta(minutes=1)
+        disabled = await store.disable_user(alice.id, reason="spam", ends_at=ends, now=later)
+        assert (disabled.status, disabled.disabled_reason, disabled.disabled_ends_at) == (
+            "disabled",
+            "spam",
+            ends,
+        )
+        assert disabled.is_disabled(later) and not disabled.is_disabled(ends)
+        found = await store.find_session(session.token_hash)
+        assert found is not None
+        assert found[1].is_disabled(later) and found[0].revoked_reason == "account_disabled"
+        still = await store.find_session(bobs.token_hash)
+        assert still is not None and still[0].is_active(later) and not still[1].is_disabled(later)
+        enabled = await store.enable_user(alice.id, later)
+        assert (enabled.status, enabled.disabled_reason, enabled.disabled_ends_at) == (
+            "active",
+            None,
+            None,
+        )
+        found = await store.find_session(session.token_hash)
+        assert found is not None and not found[1].is_disabled(later)
+        assert not found[0].is_active(later)  # the ban's end does not revive its sessions
+        with pytest.raises(NotFound):
+            await store.disable_user("no-such-user", reason="x", ends_at=None, now=later)
+        with pytest.raises(NotFound):
+            await store.enable_user("no-such-user", later)
+        assert bob.status == "active"
+
+    async def test_due_deletions(self, store: Any) -> None:
+        a, _, _ = await login(store, "o-a")
+        b, _, _ = await login(store, "o-b")
+        c, _, _ = await login(store, "o-c")
+        await store.update_user(a.id, {"deletion_due_at": NOW + timedelta(hours=1)}, NOW)
+        await store.update_user(b.id, {"deletion_due_at": NOW - timedelta(hours=1)}, NOW)
+        assert await store.due_deletions(NOW) == [b.id]
+        assert await store.due_deletions(NOW + timedelta(hours=2)) == [b.id, a.id]
+        assert await store.due_deletions(NOW + timedelta(hours=2), limit=1) == [b.id]
+        cancelled = await store.update_user(a.id, {"deletion_due_at": None}, NOW)
+        assert cancelled.deletion_due_at is None
+        assert await store.due_deletions(NOW + timedelta(hours=2)) == [b.id]
+        assert c.deletion_due_at is None
+
+    async def test_account_events_outlive_the_account_without_its_address(self, store: Any) -> None:
+        alice, _, _ = await login(store, "o-alice")
+        bob, _, _ = await login(store, "o-bob")
+        await store.add_account_event(
+            AccountEvent(NOW, "disabled", alice.id, APPID, "operator", None, "spam")
+        )
+        await store.add_account_event(
+            AccountEvent(NOW, "deletion_requested", alice.id, APPID, "user", "203.0.113.9")
+        )
+        await store.add_account_event(
+            AccountEvent(NOW, "data_exported", bob.id, APPID, "user", "::1")
+        )
+        events = await store.list_account_events(limit=10, user_id=alice.id)
+        assert [e.action for e in events] == ["deletion_requested", "disabled"]
+        assert events[0].ip == "203.0.113.9" and events[1].detail == "spam"
+        assert events[1].actor == "operator" and events[0].at == NOW
+        assert len(await store.list_account_events(limit=10)) == 3
+        assert len(await store.list_account_events(limit=1)) == 1
+        assert await store.delete_user(alice.id)
+        kept = await store.list_account_events(limit=10, user_id=alice.id)
+        assert [e.action for e in kept] == ["deletion_requested", "disabled"]
+        assert all(e.ip is None for e in kept)
+        bobs = await store.list_account_events(limit=10, user_id=bob.id)
+        assert bobs[0].ip == "::1"
 
     # -- audit and operator tools ------------------------------------------------------------
 

@@ -5,6 +5,10 @@
  *   token stored and not expired? ── yes → use it
  *   otherwise wx.login → POST /v1/login → store {token, expiresAt, user}
  *   any call: Authorization: Bearer <token>; on 401 invalid_token log in again once, retry once
+ *   401 session_replaced (a newer login elsewhere beyond the server's cap) or 403
+ *   account_disabled: the session is dropped and no login happens by itself until the app
+ *   calls login({ force: true }) (say, when the user taps "log in"), so that two devices
+ *   never take the one allowed session from each other in a loop
  *
  * Concurrent callers share one login (single-flight); every wx.request goes through a
  * queue of 10, WeChat's limit.
@@ -25,6 +29,47 @@ function isOk(res) {
 function isInvalidToken(res) {
   const body = res.statusCode === 401 ? parseBody(res.data) : null;
   return Boolean(body && body.error === 'invalid_token');
+}
+
+/** Answers after which logging in again by itself would be wrong (or loop between devices). */
+const HALTING = ['session_replaced', 'account_disabled'];
+
+function isHalting(res) {
+  if (res.statusCode !== 401 && res.statusCode !== 403) return false;
+  const body = parseBody(res.data);
+  return Boolean(body && HALTING.indexOf(body.error) !== -1);
+}
+
+// The server's bounds on each device field, in characters.
+const DEVICE_LIMITS = { brand: 32, model: 64, platform: 16, system: 64, version: 32 };
+
+function printable(char) {
+  const code = char.codePointAt(0);
+  return code >= 0x20 && code !== 0x7f;
+}
+
+/** What the phone says about itself (wx.getDeviceInfo, else getSystemInfoSync), bounded. */
+function deviceOf(api) {
+  let info = null;
+  try {
+    if (typeof api.getDeviceInfo === 'function') info = api.getDeviceInfo();
+    else if (typeof api.getSystemInfoSync === 'function') info = api.getSystemInfoSync();
+    if (info && typeof info.version !== 'string' && typeof api.getAppBaseInfo === 'function') {
+      const base = api.getAppBaseInfo();
+      if (base && typeof base.version === 'string') info = Object.assign({}, info, base);
+    }
+  } catch (_) {
+    return null;
+  }
+  if (!info || typeof info !== 'object') return null;
+  const device = {};
+  Object.keys(DEVICE_LIMITS).forEach(function pick(name) {
+    const value = info[name];
+    // Control characters are refused by the server: drop them rather than the login.
+    const text = typeof value === 'string' ? Array.from(value).filter(printable).join('') : '';
+    if (text.trim()) device[name] = Array.from(text).slice(0, DEVICE_LIMITS[name]).join('');
+  });
+  return Object.keys(device).length ? device : null;
 }
 
 function jsonOrText(data) {
@@ -102,6 +147,7 @@ function createClient(options) {
   let session = storage.read();
   let inflight = null; // the one login under way, shared by every caller
   let epoch = 0; // bumped by logout, so a login that finishes after it is not kept
+  let halted = null; // the session_replaced / account_disabled error that stopped logins
 
   function usable(s) {
     return s !== null && now() < s.expiresAt;
@@ -146,8 +192,21 @@ function createClient(options) {
     const got = await adapter.invoke(api, 'login');
     if (!got || !got.code) throw new WxApiError('login', (got && got.errMsg) || 'no code');
     const body = opts.appid ? { code: got.code, appid: opts.appid } : { code: got.code };
-    const res = await send({ url: '/v1/login', method: 'POST', data: body }, null);
-    if (!isOk(res)) throw serverError(res);
+    const device = opts.device === false ? null : deviceOf(api);
+    if (device) body.device = device;
+    let res = await send({ url: '/v1/login', method: 'POST', data: body }, null);
+    if (device && res.statusCode === 422) {
+      // The server refused what the phone says about itself: log in without it (the code
+      // was not used up by a refused request).
+      delete body.device;
+      res = await send({ url: '/v1/login', method: 'POST', data: body }, null);
+    }
+    if (!isOk(res)) {
+      const error = serverError(res);
+      if (error.code === 'account_disabled') halted = error;
+      throw error;
+    }
+    halted = null;
     const fresh = sessionFrom(parseBody(res.data), now());
     if (started === epoch) {
       session = fresh;
@@ -172,7 +231,15 @@ function createClient(options) {
   function login(loginOptions) {
     const force = Boolean(loginOptions && loginOptions.force);
     if (!force && usable(session)) return Promise.resolve(view(session, false));
+    if (!force && halted) return Promise.reject(halted);
     return loginOnce();
+  }
+
+  /** After session_replaced / account_disabled: drop the session, log in only when asked. */
+  function halt(res) {
+    halted = serverError(res);
+    forget();
+    return halted;
   }
 
   /** After `staleToken` got 401 invalid_token: a session with another token, logging in at most once. */
@@ -188,9 +255,12 @@ function createClient(options) {
   async function withToken(attempt) {
     const held = await login();
     const res = await attempt(held.token);
+    if (isHalting(res)) throw halt(res);
     if (!isInvalidToken(res)) return res;
     const fresh = await relogin(held.token);
-    return attempt(fresh.token);
+    const again = await attempt(fresh.token);
+    if (isHalting(again)) throw halt(again);
+    return again;
   }
 
   /**
@@ -271,14 +341,61 @@ function createClient(options) {
     return login();
   }
 
-  /** Revoke the token on the server and forget it here. Local state is cleared even if the call fails. */
-  async function logout() {
+  /**
+   * Revoke the token on the server and forget it here. Local state is cleared even if the
+   * call fails. `{ scope: 'all' }` ends every session of the user, `'others'` every one but
+   * this (which is then kept); the default `'current'` ends this one.
+   */
+  async function logout(logoutOptions) {
+    const scope = (logoutOptions && logoutOptions.scope) || 'current';
+    if (['current', 'all', 'others'].indexOf(scope) === -1) {
+      throw new TypeError('wxauth: logout scope is "current", "all" or "others"');
+    }
+    if (scope === 'others') {
+      await request({ url: '/v1/logout', method: 'POST', data: { scope: scope } });
+      return;
+    }
     const held = session;
     epoch += 1;
     forget();
     if (!held) return;
-    const res = await send({ url: '/v1/logout', method: 'POST' }, held.token);
-    if (!isOk(res) && res.statusCode !== 401) throw serverError(res);
+    const data = scope === 'current' ? undefined : { scope: scope };
+    const res = await send({ url: '/v1/logout', method: 'POST', data: data }, held.token);
+    if (!isOk(res) && res.statusCode !== 401 && res.statusCode !== 403) throw serverError(res);
+  }
+
+  /** The user's live sessions (their devices), most recently used first; `current` is this one. */
+  async function listSessions() {
+    return (await request({ url: '/v1/me/sessions' })).data.sessions;
+  }
+
+  /** End one of the user's sessions by its `id` (from listSessions); its token stops working at once. */
+  async function revokeSession(id) {
+    if (typeof id !== 'string' || !id) throw new TypeError('wxauth: revokeSession needs an id');
+    await request({
+      url: '/v1/me/sessions/' + encodeURIComponent(id) + '/revoke',
+      method: 'POST',
+    });
+  }
+
+  /**
+   * Close the account (the user confirmed it): every session ends at once and the data is
+   * erased now, or at `due_at` unless the user logs in before. The local session is dropped.
+   */
+  async function deleteAccount() {
+    const res = await request({
+      url: '/v1/me/delete',
+      method: 'POST',
+      data: { confirm: 'DELETE' },
+    });
+    epoch += 1;
+    forget();
+    return res.data;
+  }
+
+  /** Everything the server stores about the user, as JSON (at most once a minute). */
+  async function exportData() {
+    return (await request({ url: '/v1/me/export' })).data;
   }
 
   /** The stored session, without any network call: null when there is none or it expired. */
@@ -296,6 +413,10 @@ function createClient(options) {
     checkSession: checkSession,
     logout: logout,
     getSession: getSession,
+    listSessions: listSessions,
+    revokeSession: revokeSession,
+    deleteAccount: deleteAccount,
+    exportData: exportData,
   };
 }
 

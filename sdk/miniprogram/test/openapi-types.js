@@ -6,7 +6,14 @@
  */
 
 /** The server's schemas that index.d.ts declares (as User and PhoneNumber). */
-const SCHEMAS = ['UserPublic', 'PhoneResponse'];
+const SCHEMAS = [
+  'UserPublic',
+  'PhoneResponse',
+  'DeviceOut',
+  'SessionOut',
+  'SessionList',
+  'DeleteAccountResponse',
+];
 
 const HEADER = [
   "// The server's response bodies, from its OpenAPI schema (GET /openapi.json). Written by",

@@ -23,3 +23,32 @@ export interface PhoneResponse {
   pure_phone_number: string;
   country_code: string;
 }
+
+export interface DeviceOut {
+  brand: string | null;
+  model: string | null;
+  platform: string | null;
+  system: string | null;
+  wechat_version: string | null;
+}
+
+/** One of the user's live sessions: ``id`` names it for revoking; it is not a token. */
+export interface SessionOut {
+  id: string;
+  current: boolean;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+  ip: string | null;
+  user_agent: string | null;
+  device: DeviceOut;
+}
+
+export interface SessionList {
+  sessions: SessionOut[];
+}
+
+export interface DeleteAccountResponse {
+  deleted: boolean;
+  due_at?: string | null;
+}

@@ -14,7 +14,7 @@ from wxauth.api.clientip import ClientIp
 from wxauth.api.metrics import Metrics, MetricsMiddleware
 from wxauth.api.middleware import RequestContext
 from wxauth.api.ratelimit import RateLimiter
-from wxauth.api.routes import auth, avatar, health, introspect, me, phone
+from wxauth.api.routes import account, auth, avatar, health, introspect, me, phone
 from wxauth.api.schemas import ErrorBody
 from wxauth.api.state import ApiState
 from wxauth.config import Settings
@@ -46,7 +46,7 @@ def create_app(
         )
     wiring = Wiring(settings, wechat_transport=wechat_transport, clock=clock)
     # Built now, not on the first request: a bad setting shows at start, not under load.
-    wiring.login, wiring.authenticator, wiring.phones, wiring.avatars  # noqa: B018
+    wiring.login, wiring.authenticator, wiring.accounts, wiring.phones, wiring.avatars  # noqa: B018
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -75,7 +75,7 @@ def create_app(
         client_ip=ClientIp(settings.trusted_proxies, settings.client_ip_header),
     )
     errors.install(app)
-    for module in (auth, me, health, phone, avatar, introspect):
+    for module in (auth, me, account, health, phone, avatar, introspect):
         app.include_router(module.router)
     metrics = Metrics()
     app.include_router(metrics.router())

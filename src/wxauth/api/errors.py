@@ -25,7 +25,7 @@ def request_id_of(request: Request) -> str | None:
 
 def render(error: WxAuthError, request_id: str | None) -> JSONResponse:
     return JSONResponse(
-        error_body(error.code, error.message, request_id, error.wechat_errcode),
+        error_body(error.code, error.message, request_id, error.wechat_errcode, error.details()),
         status_code=error.status,
         headers=error.headers(),
     )

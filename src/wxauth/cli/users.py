@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from wxauth.cli.common import fail
-from wxauth.cli.store import table, when, with_store
+from wxauth.cli.store import table, when, with_store, with_wiring
 from wxauth.config import Settings
 from wxauth.core.models import LoginEvent, Session, User
 from wxauth.core.ports import Store
+from wxauth.wiring import Wiring
 
-app = typer.Typer(help="Users: list, show, export, delete.", no_args_is_help=True)
+app = typer.Typer(
+    help="Users: list, show, export, delete, disable, enable, purge-deleted.", no_args_is_help=True
+)
 
 UserId = Annotated[str, typer.Argument(help="The user's id (as in GET /v1/me).")]
 
@@ -145,3 +149,56 @@ def users_delete(
 
     sessions = with_store(work)
     typer.echo(f"deleted user {user_id}: profile, {sessions} sessions, session_key, login events")
+
+
+def _until(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter("an ISO 8601 time, e.g. 2026-12-31T00:00:00+08:00") from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@app.command("disable")
+def users_disable(
+    user_id: UserId,
+    reason: Annotated[str, typer.Option(help="The public reason the user is shown.")],
+    until: Annotated[
+        str | None, typer.Option(help="When the ban ends by itself (ISO 8601; UTC if no zone).")
+    ] = None,
+) -> None:
+    """Disable an account: its tokens stop working at once, its logins answer 403."""
+    ends = _until(until)
+    if not reason.strip() or len(reason) > 200:
+        raise fail("--reason must be 1 to 200 characters")
+
+    async def work(wiring: Wiring) -> None:
+        await _require(wiring.store, user_id)
+        await wiring.accounts.disable(user_id, reason=reason.strip(), until=ends)
+
+    with_wiring(work)
+    typer.echo(f"disabled user {user_id}" + (f" until {ends.isoformat()}" if ends else ""))
+
+
+@app.command("enable")
+def users_enable(user_id: UserId) -> None:
+    """Enable a disabled account again (its old sessions stay ended)."""
+
+    async def work(wiring: Wiring) -> None:
+        await _require(wiring.store, user_id)
+        await wiring.accounts.enable(user_id)
+
+    with_wiring(work)
+    typer.echo(f"enabled user {user_id}")
+
+
+@app.command("purge-deleted")
+def users_purge_deleted() -> None:
+    """Erase the accounts whose requested deletion is due."""
+
+    async def work(wiring: Wiring) -> int:
+        return await wiring.accounts.purge_due()
+
+    typer.echo(f"erased {with_wiring(work)} accounts")

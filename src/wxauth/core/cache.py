@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from wxauth.core.models import LoginEvent, LoginRecord, Session, User
+from wxauth.core.models import ENDED_REVOKED, AccountEvent, LoginEvent, LoginRecord, Session, User
 from wxauth.core.ports import Store
 
 MAX_LOCAL_TTL_S = 1.0
@@ -182,8 +182,10 @@ class CachedStore:
             )
             await self.cache.put(touched, user)
 
-    async def revoke_session(self, token_hash: str, now: datetime) -> bool:
-        revoked = await self.store.revoke_session(token_hash, now)
+    async def revoke_session(
+        self, token_hash: str, now: datetime, *, reason: str = ENDED_REVOKED
+    ) -> bool:
+        revoked = await self.store.revoke_session(token_hash, now, reason=reason)
         await self.cache.forget_session(token_hash)
         return revoked
 
@@ -205,11 +207,54 @@ class CachedStore:
         finally:
             await self.cache.forget_user(user_id)
 
-    async def revoke_user_sessions(self, user_id: str, now: datetime) -> int:
+    async def revoke_user_sessions(
+        self,
+        user_id: str,
+        now: datetime,
+        *,
+        reason: str = ENDED_REVOKED,
+        keep: str | None = None,
+    ) -> int:
         try:
-            return await self.store.revoke_user_sessions(user_id, now)
+            return await self.store.revoke_user_sessions(user_id, now, reason=reason, keep=keep)
         finally:
             await self.cache.forget_user(user_id)  # a cached session needs its user: all go
+
+    async def cap_sessions(
+        self, user_id: str, appid: str, *, keep: str, cap: int, now: datetime
+    ) -> list[str]:
+        try:
+            return await self.store.cap_sessions(user_id, appid, keep=keep, cap=cap, now=now)
+        finally:
+            await self.cache.forget_user(user_id)
+
+    async def disable_user(
+        self, user_id: str, *, reason: str, ends_at: datetime | None, now: datetime
+    ) -> User:
+        try:
+            return await self.store.disable_user(user_id, reason=reason, ends_at=ends_at, now=now)
+        finally:
+            await self.cache.forget_user(user_id)
+
+    async def enable_user(self, user_id: str, now: datetime) -> User:
+        try:
+            return await self.store.enable_user(user_id, now)
+        finally:
+            await self.cache.forget_user(user_id)
+
+    async def find_user(self, appid: str, openid: str) -> User | None:
+        return await self.store.find_user(appid, openid)
+
+    async def due_deletions(self, now: datetime, *, limit: int = 100) -> list[str]:
+        return await self.store.due_deletions(now, limit=limit)
+
+    async def add_account_event(self, event: AccountEvent) -> None:
+        await self.store.add_account_event(event)
+
+    async def list_account_events(
+        self, *, limit: int, user_id: str | None = None
+    ) -> list[AccountEvent]:
+        return await self.store.list_account_events(limit=limit, user_id=user_id)
 
     async def delete_user(self, user_id: str) -> bool:
         try:

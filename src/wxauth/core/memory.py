@@ -8,7 +8,18 @@ import itertools
 from datetime import datetime
 from typing import Any
 
-from wxauth.core.models import LoginEvent, LoginRecord, Session, User
+from wxauth.core.models import (
+    ENDED_DISABLED,
+    ENDED_REPLACED,
+    ENDED_REVOKED,
+    USER_ACTIVE,
+    USER_DISABLED,
+    AccountEvent,
+    LoginEvent,
+    LoginRecord,
+    Session,
+    User,
+)
 from wxauth.errors import NotFound
 
 
@@ -20,6 +31,7 @@ class MemoryStore:
         self._by_openid: dict[tuple[str, str], str] = {}
         self._lock = asyncio.Lock()
         self.events: list[LoginEvent] = []
+        self.account_events: list[AccountEvent] = []
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
         async with self._lock:
@@ -70,11 +82,15 @@ class MemoryStore:
                 session, last_seen_at=last_seen_at, idle_expires_at=idle_expires_at
             )
 
-    async def revoke_session(self, token_hash: str, now: datetime) -> bool:
+    async def revoke_session(
+        self, token_hash: str, now: datetime, *, reason: str = ENDED_REVOKED
+    ) -> bool:
         session = self.sessions.get(token_hash)
         if session is None or session.revoked_at is not None:
             return False
-        self.sessions[token_hash] = dataclasses.replace(session, revoked_at=now)
+        self.sessions[token_hash] = dataclasses.replace(
+            session, revoked_at=now, revoked_reason=reason
+        )
         return True
 
     async def get_user(self, user_id: str) -> User | None:
@@ -127,11 +143,82 @@ class MemoryStore:
         chosen = [s for s in self.sessions.values() if s.user_id == user_id]
         return sorted(chosen, key=lambda s: s.created_at, reverse=True)
 
-    async def revoke_user_sessions(self, user_id: str, now: datetime) -> int:
-        live = [s for s in self.sessions.values() if s.user_id == user_id and not s.revoked_at]
+    async def revoke_user_sessions(
+        self,
+        user_id: str,
+        now: datetime,
+        *,
+        reason: str = ENDED_REVOKED,
+        keep: str | None = None,
+    ) -> int:
+        live = [
+            s
+            for s in self.sessions.values()
+            if s.user_id == user_id and not s.revoked_at and s.token_hash != keep
+        ]
         for session in live:
-            self.sessions[session.token_hash] = dataclasses.replace(session, revoked_at=now)
+            self.sessions[session.token_hash] = dataclasses.replace(
+                session, revoked_at=now, revoked_reason=reason
+            )
         return len(live)
+
+    # -- accounts -------------------------------------------------------------------------
+
+    async def find_user(self, appid: str, openid: str) -> User | None:
+        user_id = self._by_openid.get((appid, openid))
+        return None if user_id is None else self.users[user_id]
+
+    async def cap_sessions(
+        self, user_id: str, appid: str, *, keep: str, cap: int, now: datetime
+    ) -> list[str]:
+        async with self._lock:
+            live = [
+                s
+                for s in self.sessions.values()
+                if s.user_id == user_id
+                and s.appid == appid
+                and s.token_hash != keep
+                and s.is_active(now)
+            ]
+            live.sort(key=lambda s: (s.last_seen_at, s.created_at), reverse=True)
+            ended = [s.token_hash for s in live[max(cap - 1, 0) :]]
+            for token_hash in ended:
+                self.sessions[token_hash] = dataclasses.replace(
+                    self.sessions[token_hash], revoked_at=now, revoked_reason=ENDED_REPLACED
+                )
+            return ended
+
+    async def disable_user(
+        self, user_id: str, *, reason: str, ends_at: datetime | None, now: datetime
+    ) -> User:
+        changes = {"status": USER_DISABLED, "disabled_reason": reason, "disabled_ends_at": ends_at}
+        user = await self.update_user(user_id, changes, now)
+        await self.revoke_user_sessions(user_id, now, reason=ENDED_DISABLED)
+        return user
+
+    async def enable_user(self, user_id: str, now: datetime) -> User:
+        changes = {"status": USER_ACTIVE, "disabled_reason": None, "disabled_ends_at": None}
+        return await self.update_user(user_id, changes, now)
+
+    async def due_deletions(self, now: datetime, *, limit: int = 100) -> list[str]:
+        due = [
+            u
+            for u in self.users.values()
+            if u.deletion_due_at is not None and u.deletion_due_at <= now
+        ]
+        due.sort(key=lambda u: (u.deletion_due_at or now, u.id))
+        return [u.id for u in due[:limit]]
+
+    async def add_account_event(self, event: AccountEvent) -> None:
+        self.account_events.append(dataclasses.replace(event, id=len(self.account_events) + 1))
+
+    async def list_account_events(
+        self, *, limit: int, user_id: str | None = None
+    ) -> list[AccountEvent]:
+        chosen = (
+            e for e in reversed(self.account_events) if user_id is None or e.user_id == user_id
+        )
+        return list(itertools.islice(chosen, limit))
 
     async def delete_user(self, user_id: str) -> bool:
         async with self._lock:
@@ -143,6 +230,10 @@ class MemoryStore:
             for token_hash in [h for h, s in self.sessions.items() if s.user_id == user_id]:
                 del self.sessions[token_hash]
             self.events[:] = [e for e in self.events if e.user_id != user_id]
+            self.account_events[:] = [
+                dataclasses.replace(e, ip=None) if e.user_id == user_id else e
+                for e in self.account_events
+            ]
             return True
 
     async def set_phone(self, user_id: str, phone: str, country_code: str, now: datetime) -> User:

@@ -7,6 +7,16 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+USER_ACTIVE = "active"
+USER_DISABLED = "disabled"
+
+# Why a session ended (``Session.revoked_reason``).
+ENDED_LOGOUT = "logout"
+ENDED_REVOKED = "revoked"  # by the user from another device, or by an operator
+ENDED_REPLACED = "session_replaced"  # a newer login beyond the per-user cap
+ENDED_DISABLED = "account_disabled"
+ENDED_DELETION = "account_deletion"
+
 
 def new_user_id() -> str:
     """An opaque user id that says nothing about the openid."""
@@ -31,10 +41,22 @@ class User:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     last_login_at: datetime | None = None
+    # Account status: "active" or "disabled" (with a public reason, until an optional time).
+    status: str = "active"
+    disabled_reason: str | None = None
+    disabled_ends_at: datetime | None = None
+    # The user asked to close their account: it is erased at this time unless they log in.
+    deletion_due_at: datetime | None = None
 
     @property
     def has_phone(self) -> bool:
         return bool(self.phone)
+
+    def is_disabled(self, now: datetime) -> bool:
+        """Disabled now: a ban whose end time has passed has ended by itself."""
+        if self.status != USER_DISABLED:
+            return False
+        return self.disabled_ends_at is None or now < self.disabled_ends_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +73,45 @@ class Session:
     revoked_at: datetime | None = None
     user_agent: str | None = None
     ip: str | None = None
+    # What the phone says about itself at login (wx.getDeviceInfo / getSystemInfo).
+    device_brand: str | None = None
+    device_model: str | None = None
+    device_platform: str | None = None
+    device_system: str | None = None
+    device_wechat_version: str | None = None
+    revoked_reason: str | None = None
 
     def is_active(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.idle_expires_at and now < self.expires_at
+
+    @property
+    def public_id(self) -> str:
+        """The id a user sees their session by: a prefix of the token's hash, which names
+        the session but cannot be used as its token (that takes the hash's preimage)."""
+        return self.token_hash[:PUBLIC_ID_LENGTH]
+
+
+PUBLIC_ID_LENGTH = 16
+# Longest accepted value of each device field, in characters.
+DEVICE_LIMITS = {"brand": 32, "model": 64, "platform": 16, "system": 64, "wechat_version": 32}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """The phone's own description of itself; every field bounded plain text or None."""
+
+    brand: str | None = None
+    model: str | None = None
+    platform: str | None = None
+    system: str | None = None
+    wechat_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
     user_agent: str | None = None
     ip: str | None = None
+    device: DeviceInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,4 +157,20 @@ class LoginEvent:
     ip: str | None = None
     error_code: str | None = None
     wechat_errcode: int | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEvent:
+    """An action on an account, for the audit trail: who (``actor``: ``user``, ``operator``
+    or ``system``), when, from where, what. Kept after the account is erased, with its
+    address dropped: the user id then names no one."""
+
+    at: datetime
+    action: str
+    user_id: str
+    appid: str | None = None
+    actor: str = "user"
+    ip: str | None = None
+    detail: str | None = None
     id: int | None = None

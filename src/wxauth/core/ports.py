@@ -6,7 +6,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from wxauth.core.models import LoginEvent, LoginRecord, Session, User
+from wxauth.core.models import (
+    ENDED_REVOKED,
+    AccountEvent,
+    LoginEvent,
+    LoginRecord,
+    Session,
+    User,
+)
 
 Clock = Callable[[], datetime]
 
@@ -42,7 +49,11 @@ class Store(Protocol):
         self, token_hash: str, last_seen_at: datetime, idle_expires_at: datetime
     ) -> None: ...
 
-    async def revoke_session(self, token_hash: str, now: datetime) -> bool: ...
+    async def revoke_session(
+        self, token_hash: str, now: datetime, *, reason: str = ENDED_REVOKED
+    ) -> bool:
+        """End a live session, recording why; False when it was not live (or not there)."""
+        ...
 
     async def get_user(self, user_id: str) -> User | None: ...
 
@@ -82,13 +93,57 @@ class Store(Protocol):
         """All of a user's sessions (expired and revoked ones too), newest first."""
         ...
 
-    async def revoke_user_sessions(self, user_id: str, now: datetime) -> int:
-        """Revoke every live session of a user; return how many."""
+    async def revoke_user_sessions(
+        self,
+        user_id: str,
+        now: datetime,
+        *,
+        reason: str = ENDED_REVOKED,
+        keep: str | None = None,
+    ) -> int:
+        """Revoke every live session of a user (but the one whose hash is ``keep``), recording
+        why; return how many."""
+        ...
+
+    # -- accounts -------------------------------------------------------------------------
+
+    async def find_user(self, appid: str, openid: str) -> User | None: ...
+
+    async def cap_sessions(
+        self, user_id: str, appid: str, *, keep: str, cap: int, now: datetime
+    ) -> list[str]:
+        """End the user's live sessions of ``appid`` beyond the ``cap`` most recently used,
+        never the one whose hash is ``keep`` (reason ``session_replaced``); return the hashes
+        of those ended."""
+        ...
+
+    async def disable_user(
+        self, user_id: str, *, reason: str, ends_at: datetime | None, now: datetime
+    ) -> User:
+        """Mark the user disabled and end their live sessions (reason ``account_disabled``),
+        in one transaction. :class:`~wxauth.errors.NotFound` for no such user."""
+        ...
+
+    async def enable_user(self, user_id: str, now: datetime) -> User:
+        """Mark the user active again (their ended sessions stay ended)."""
+        ...
+
+    async def due_deletions(self, now: datetime, *, limit: int = 100) -> list[str]:
+        """Ids of users whose requested deletion is due (``deletion_due_at`` <= ``now``)."""
+        ...
+
+    async def add_account_event(self, event: AccountEvent) -> None: ...
+
+    async def list_account_events(
+        self, *, limit: int, user_id: str | None = None
+    ) -> list[AccountEvent]:
+        """The newest ``limit`` account events (of one user if given), newest first."""
         ...
 
     async def delete_user(self, user_id: str) -> bool:
         """Remove the user, their sessions, their session_key and their login events, in one
-        transaction (a data-subject deletion request). False when there is no such user."""
+        transaction (a data-subject deletion request), and drop the addresses from their
+        account events (which stay, pseudonymous). False when there is no such user."""
         ...
 
     async def set_phone(self, user_id: str, phone: str, country_code: str, now: datetime) -> User:

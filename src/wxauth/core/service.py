@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from wxauth.core import profile
+from wxauth.core.accounts import Accounts
 from wxauth.core.models import (
     ClientInfo,
     LoginEvent,
@@ -23,6 +24,7 @@ from wxauth.core.models import (
 from wxauth.core.ports import Clock, Store, WeChatGateway
 from wxauth.core.proof import Proof, verified_profile
 from wxauth.core.session_keys import SessionKeys
+from wxauth.core.sessions import check_user
 from wxauth.core.tokens import SessionPolicy, new_token
 from wxauth.errors import InvalidCode, InvalidRequest, WxAuthError
 
@@ -64,6 +66,7 @@ class WxAuth:
         clock: Clock = utcnow,
         audit_retention: timedelta = timedelta(days=90),
         new_id: Callable[[], str] = new_user_id,
+        accounts: Accounts | None = None,
     ) -> None:
         self._apps = dict(apps)
         self.audit_retention = audit_retention
@@ -75,6 +78,7 @@ class WxAuth:
         self._clock = clock
         self._new_id = new_id
         self._codes_in_flight: set[tuple[str, str]] = set()
+        self._accounts = accounts or Accounts(store=store, clock=clock)
 
     def __repr__(self) -> str:
         return f"WxAuth(apps={sorted(self._apps)})"
@@ -121,6 +125,7 @@ class WxAuth:
             await self._audit(event)
             raise
         await self._purge_audit_if_due(self._clock())
+        await self._accounts.purge_due_if_due()
         return result
 
     async def _login(
@@ -143,6 +148,13 @@ class WxAuth:
         if proof is not None:  # checked before anything is written
             profile_update = verified_profile(proof, wx.session_key, appid=appid, openid=wx.openid)
         now = self._clock()
+        existing = await self._store.find_user(appid, wx.openid)
+        if existing is not None:
+            if existing.deletion_due_at is not None and existing.deletion_due_at <= now:
+                # Due but not yet swept: erased now, and this login makes a new user.
+                await self._accounts.erase(existing.id, actor="system")
+            else:
+                check_user(existing, now)
         token = new_token()
         # The user id is not known until the store has upserted the user, in the same
         # transaction that saves this session and the event: it fills them in.
@@ -159,6 +171,7 @@ class WxAuth:
             event=LoginEvent(now, "ok", appid, None, client.ip),
         )
         user, created = await self._store.record_login(record)
+        user = await self._accounts.after_login(user, record.session, client.ip)
         log.info("login appid=%s user=%s new=%s", appid, user.id, created)
         expires_in = int((session.expires_at - now).total_seconds())
         return LoginResult(token=token, expires_in=expires_in, user=user, new_user=created)

@@ -8,11 +8,23 @@ neither app secrets nor at-rest keys.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from wxauth.core.models import Session, User
+from wxauth.core.models import ENDED_LOGOUT, ENDED_REPLACED, Session, User
 from wxauth.core.ports import Clock, Store
 from wxauth.core.tokens import SessionPolicy, hash_token, looks_like_token
-from wxauth.errors import InvalidToken
+from wxauth.errors import AccountDisabled, InvalidToken, SessionReplaced
+
+
+def disabled_error(user: User) -> AccountDisabled:
+    ends = user.disabled_ends_at
+    return AccountDisabled(reason=user.disabled_reason, until=ends.isoformat() if ends else None)
+
+
+def check_user(user: User, now: datetime) -> None:
+    """:class:`AccountDisabled` for a user who is disabled now."""
+    if user.is_disabled(now):
+        raise disabled_error(user)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +45,21 @@ class Authenticator:
         return f"Authenticator({self._store!r})"
 
     async def authenticate(self, token: str) -> Authenticated:
-        """The user and session behind ``token``; :class:`InvalidToken` for anything else."""
+        """The user and session behind ``token``: :class:`AccountDisabled` when the user is
+        disabled, :class:`SessionReplaced` for a session a newer login ended beyond the cap,
+        :class:`InvalidToken` for anything else."""
         if not looks_like_token(token):
             raise InvalidToken()
         found = await self._store.find_session(hash_token(token))
         now = self._clock()
-        if found is None or not found[0].is_active(now):
+        if found is None:
             raise InvalidToken()
         session, user = found
+        check_user(user, now)
+        if not session.is_active(now):
+            if session.revoked_reason == ENDED_REPLACED:
+                raise SessionReplaced()
+            raise InvalidToken()
         if self._policy.needs_touch(session, now):
             await self._store.touch_session(
                 session.token_hash, now, self._policy.idle_expiry(session, now)
@@ -49,4 +68,4 @@ class Authenticator:
 
     async def logout(self, token: str) -> None:
         if looks_like_token(token):
-            await self._store.revoke_session(hash_token(token), self._clock())
+            await self._store.revoke_session(hash_token(token), self._clock(), reason=ENDED_LOGOUT)

@@ -44,6 +44,7 @@ class SessionPolicy:
         self, token: str, user_id: str, appid: str, now: datetime, client: ClientInfo
     ) -> Session:
         expires_at = now + self.max_ttl
+        device = client.device
         return Session(
             token_hash=hash_token(token),
             user_id=user_id,
@@ -54,6 +55,11 @@ class SessionPolicy:
             expires_at=expires_at,
             user_agent=client.user_agent,
             ip=client.ip,
+            device_brand=device.brand if device else None,
+            device_model=device.model if device else None,
+            device_platform=device.platform if device else None,
+            device_system=device.system if device else None,
+            device_wechat_version=device.wechat_version if device else None,
         )
 
     def needs_touch(self, session: Session, now: datetime) -> bool:

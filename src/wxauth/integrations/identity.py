@@ -76,7 +76,9 @@ class Refusal:
 
     @classmethod
     def of(cls, error: WxAuthError, request_id: str | None = None) -> Refusal:
-        body = error_body(error.code, error.message, request_id, error.wechat_errcode)
+        body = error_body(
+            error.code, error.message, request_id, error.wechat_errcode, error.details()
+        )
         return cls(status=error.status, body=body, headers=error.headers())
 
 

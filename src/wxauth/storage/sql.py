@@ -13,7 +13,18 @@ from sqlalchemy import Delete, Row, bindparam, delete, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from wxauth.core.models import LoginEvent, LoginRecord, Session, User
+from wxauth.core.models import (
+    ENDED_DISABLED,
+    ENDED_REPLACED,
+    ENDED_REVOKED,
+    USER_ACTIVE,
+    USER_DISABLED,
+    AccountEvent,
+    LoginEvent,
+    LoginRecord,
+    Session,
+    User,
+)
 from wxauth.errors import NotFound
 from wxauth.storage.boundary import translated
 from wxauth.storage.engine import sqlite_thread_engine
@@ -24,6 +35,7 @@ from wxauth.storage.sqlite_writes import SqliteLoginWrites
 from wxauth.storage.tables import (
     SESSION_COLUMNS,
     USER_COLUMNS,
+    account_events,
     login_events,
     sessions,
     users,
@@ -66,6 +78,26 @@ def _user(row: Row[Any] | Mapping[str, Any]) -> User:
 def _session(row: Row[Any] | Mapping[str, Any]) -> Session:
     m = row._mapping if isinstance(row, Row) else row
     return Session(**{c.name: m[f"s_{c.name}"] for c in sessions.c})
+
+
+async def _update_user(
+    conn: AsyncConnection, user_id: str, changes: dict[str, Any], now: datetime
+) -> User:
+    await conn.execute(update(users).where(users.c.id == user_id).values(updated_at=now, **changes))
+    row = (await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))).first()
+    if row is None:
+        raise NotFound("No such user.")
+    return _user(row)
+
+
+async def _revoke_user_sessions(
+    conn: AsyncConnection, user_id: str, now: datetime, reason: str, keep: str | None
+) -> int:
+    query = update(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+    if keep is not None:
+        query = query.where(sessions.c.token_hash != keep)
+    result = await conn.execute(query.values(revoked_at=now, revoked_reason=reason))
+    return result.rowcount
 
 
 class SqlStore:
@@ -211,12 +243,14 @@ class SqlStore:
                 .values(last_seen_at=last_seen_at, idle_expires_at=idle_expires_at)
             )
 
-    async def revoke_session(self, token_hash: str, now: datetime) -> bool:
+    async def revoke_session(
+        self, token_hash: str, now: datetime, *, reason: str = ENDED_REVOKED
+    ) -> bool:
         async with self._writing() as conn:
             result = await conn.execute(
                 update(sessions)
                 .where(sessions.c.token_hash == token_hash, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=now)
+                .values(revoked_at=now, revoked_reason=reason)
             )
         return result.rowcount == 1
 
@@ -227,13 +261,7 @@ class SqlStore:
 
     async def update_user(self, user_id: str, changes: dict[str, Any], now: datetime) -> User:
         async with self._writing() as conn:
-            await conn.execute(
-                update(users).where(users.c.id == user_id).values(updated_at=now, **changes)
-            )
-            row = (await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))).first()
-        if row is None:
-            raise NotFound("No such user.")
-        return _user(row)
+            return await _update_user(conn, user_id, changes, now)
 
     async def get_session_key(self, appid: str, openid: str) -> str | None:
         query = select(wechat_sessions.c.session_key_enc).where(
@@ -294,14 +322,90 @@ class SqlStore:
             rows = (await conn.execute(query)).all()
         return [_session(row) for row in rows]
 
-    async def revoke_user_sessions(self, user_id: str, now: datetime) -> int:
+    async def revoke_user_sessions(
+        self,
+        user_id: str,
+        now: datetime,
+        *,
+        reason: str = ENDED_REVOKED,
+        keep: str | None = None,
+    ) -> int:
         async with self._writing() as conn:
-            result = await conn.execute(
-                update(sessions)
-                .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=now)
+            return await _revoke_user_sessions(conn, user_id, now, reason, keep)
+
+    # -- accounts -------------------------------------------------------------------------
+
+    async def find_user(self, appid: str, openid: str) -> User | None:
+        async with self._reading() as conn:
+            row = (
+                await conn.execute(SELECT_USER_BY_OPENID, {"appid": appid, "openid": openid})
+            ).first()
+        return None if row is None else _user(row)
+
+    async def cap_sessions(
+        self, user_id: str, appid: str, *, keep: str, cap: int, now: datetime
+    ) -> list[str]:
+        live = (
+            select(sessions.c.token_hash)
+            .where(
+                sessions.c.user_id == user_id,
+                sessions.c.appid == appid,
+                sessions.c.token_hash != keep,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.idle_expires_at > now,
+                sessions.c.expires_at > now,
             )
-        return result.rowcount
+            .order_by(sessions.c.last_seen_at.desc(), sessions.c.created_at.desc())
+        )
+        async with self._writing() as conn:
+            hashes = list((await conn.scalars(live)).all())[max(cap - 1, 0) :]
+            if hashes:
+                await conn.execute(
+                    update(sessions)
+                    .where(sessions.c.token_hash.in_(hashes), sessions.c.revoked_at.is_(None))
+                    .values(revoked_at=now, revoked_reason=ENDED_REPLACED)
+                )
+        return hashes
+
+    async def disable_user(
+        self, user_id: str, *, reason: str, ends_at: datetime | None, now: datetime
+    ) -> User:
+        changes = {"status": USER_DISABLED, "disabled_reason": reason, "disabled_ends_at": ends_at}
+        async with self._writing() as conn:
+            user = await _update_user(conn, user_id, changes, now)
+            await _revoke_user_sessions(conn, user_id, now, ENDED_DISABLED, None)
+        return user
+
+    async def enable_user(self, user_id: str, now: datetime) -> User:
+        changes = {"status": USER_ACTIVE, "disabled_reason": None, "disabled_ends_at": None}
+        async with self._writing() as conn:
+            return await _update_user(conn, user_id, changes, now)
+
+    async def due_deletions(self, now: datetime, *, limit: int = 100) -> list[str]:
+        due = users.c.deletion_due_at
+        query = (
+            select(users.c.id)
+            .where(due.is_not(None), due <= now)
+            .order_by(due, users.c.id)
+            .limit(limit)
+        )
+        async with self._reading() as conn:
+            return list((await conn.scalars(query)).all())
+
+    async def add_account_event(self, event: AccountEvent) -> None:
+        values = {c.name: getattr(event, c.name) for c in account_events.c if c.name != "id"}
+        async with self._writing() as conn:
+            await conn.execute(account_events.insert(), values)
+
+    async def list_account_events(
+        self, *, limit: int, user_id: str | None = None
+    ) -> list[AccountEvent]:
+        query = select(account_events).order_by(account_events.c.id.desc()).limit(limit)
+        if user_id is not None:
+            query = query.where(account_events.c.user_id == user_id)
+        async with self._reading() as conn:
+            rows = (await conn.execute(query)).all()
+        return [AccountEvent(**row._mapping) for row in rows]
 
     async def delete_user(self, user_id: str) -> bool:
         async with self._writing() as conn:
@@ -319,6 +423,9 @@ class SqlStore:
                 )
             )
             await conn.execute(delete(login_events).where(login_events.c.user_id == user_id))
+            await conn.execute(
+                update(account_events).where(account_events.c.user_id == user_id).values(ip=None)
+            )
             await conn.execute(delete(users).where(users.c.id == user_id))
         return True
 

@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql
 
+from wxauth.core.models import DEVICE_LIMITS
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -72,7 +74,12 @@ users = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("last_login_at", UTCDateTime, nullable=True),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("disabled_reason", String(200), nullable=True),
+    Column("disabled_ends_at", UTCDateTime, nullable=True),
+    Column("deletion_due_at", UTCDateTime, nullable=True),
     UniqueConstraint("appid", "openid"),
+    Index("ix_users_deletion_due_at", "deletion_due_at"),
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_bin",
 )
@@ -90,6 +97,12 @@ sessions = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("user_agent", String(256), nullable=True),
     Column("ip", String(64), nullable=True),
+    Column("device_brand", String(DEVICE_LIMITS["brand"]), nullable=True),
+    Column("device_model", String(DEVICE_LIMITS["model"]), nullable=True),
+    Column("device_platform", String(DEVICE_LIMITS["platform"]), nullable=True),
+    Column("device_system", String(DEVICE_LIMITS["system"]), nullable=True),
+    Column("device_wechat_version", String(DEVICE_LIMITS["wechat_version"]), nullable=True),
+    Column("revoked_reason", String(32), nullable=True),
     Index("ix_sessions_user_id", "user_id"),
     Index("ix_sessions_expires_at", "expires_at"),
     Index("ix_sessions_idle_expires_at", "idle_expires_at"),
@@ -124,6 +137,25 @@ login_events = Table(
     Column("wechat_errcode", Integer, nullable=True),
     Index("ix_login_events_at", "at"),
     Index("ix_login_events_user_id", "user_id"),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+
+account_events = Table(
+    "account_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", UTCDateTime, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("appid", String(64), nullable=True),
+    Column("actor", String(16), nullable=False),
+    Column("ip", String(64), nullable=True),
+    Column("detail", String(200), nullable=True),
+    Index("ix_account_events_at", "at"),
+    Index("ix_account_events_user_id", "user_id"),
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_bin",
 )

@@ -18,6 +18,8 @@ class WxAuthError extends Error {
    * @param {string|null} [fields.requestId] the server's request id, for support tickets
    * @param {number|null} [fields.wechatErrcode] WeChat's errcode when WeChat caused it
    * @param {number|null} [fields.retryAfter] seconds, from a Retry-After header
+   * @param {string|null} [fields.reason] account_disabled: the public reason
+   * @param {string|null} [fields.until] account_disabled: when it ends (ISO 8601)
    */
   constructor(fields) {
     super(fields.message);
@@ -27,6 +29,8 @@ class WxAuthError extends Error {
     this.requestId = fields.requestId || null;
     this.wechatErrcode = fields.wechatErrcode == null ? null : fields.wechatErrcode;
     this.retryAfter = fields.retryAfter == null ? null : fields.retryAfter;
+    this.reason = fields.reason || null; // account_disabled: the public reason
+    this.until = fields.until || null; // account_disabled: when it ends, ISO 8601
   }
 }
 
@@ -93,6 +97,8 @@ function serverError(response) {
     requestId: requestId,
     wechatErrcode: known && typeof body.wechat_errcode === 'number' ? body.wechat_errcode : null,
     retryAfter: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : null,
+    reason: known && typeof body.reason === 'string' ? body.reason : null,
+    until: known && typeof body.until === 'string' ? body.until : null,
   });
 }
 

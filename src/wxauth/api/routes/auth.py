@@ -11,6 +11,7 @@ real user (403) are nobody's fault at the address and spend nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -18,9 +19,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from wxauth.api.deps import StateDep, TokenDep, authenticate_token, client_info
+from wxauth.api.deps import AuthDep, StateDep, client_info
 from wxauth.api.ratelimit import RateLimiter
-from wxauth.api.schemas import ErrorBody, LoginRequest, LoginResponse, UserPublic
+from wxauth.api.schemas import ErrorBody, LoginRequest, LoginResponse, LogoutRequest, UserPublic
 from wxauth.api.state import ApiState, api_state
 from wxauth.config import Settings
 from wxauth.errors import InvalidCode, InvalidRequest, InvalidSignature, SessionKeyStale
@@ -69,7 +70,10 @@ ERRORS: dict[int | str, dict[str, object]] = {
         "model": ErrorBody,
         "description": "invalid_code, invalid_request, invalid_signature or session_key_stale",
     },
-    403: {"model": ErrorBody, "description": "login_blocked"},
+    403: {
+        "model": ErrorBody,
+        "description": "login_blocked, or account_disabled (with `reason` and `until`)",
+    },
     422: {"model": ErrorBody, "description": "invalid_request: a wrong field or value"},
     429: {"model": ErrorBody, "description": "rate_limited"},
     502: {"model": ErrorBody, "description": "wechat_error"},
@@ -83,6 +87,8 @@ async def login(body: LoginRequest, request: Request) -> LoginResponse:
     # FastAPI more per call than the login's own work outside WeChat and the database.
     state = api_state(request)
     client = client_info(request)
+    if body.device is not None:
+        client = dataclasses.replace(client, device=body.device.to_core())
     await appid_limit(state.limiter, state.settings, body.appid)
     result = await state.wiring.login.login(
         body.code, appid=body.appid, client=client, proof=body.proof()
@@ -105,17 +111,23 @@ router.add_api_route(
     status_code=204,
     response_class=Response,
     responses={
-        401: {"model": ErrorBody, "description": "invalid_token"},
+        400: {"model": ErrorBody, "description": "invalid_request: malformed JSON"},
+        401: {"model": ErrorBody, "description": "invalid_token or session_replaced"},
+        403: {"model": ErrorBody, "description": "account_disabled"},
+        422: {"model": ErrorBody, "description": "invalid_request: an unknown scope"},
         429: {
             "model": ErrorBody,
             "description": "rate_limited (per token, or failed token checks per address)",
         },
     },
 )
-async def logout(request: Request, state: StateDep, token: TokenDep) -> Response:
-    """Revoke the token: it stops working everywhere."""
-    await authenticate_token(request, state, token)
-    await state.wiring.authenticator.logout(token)
+async def logout(
+    state: StateDep, auth: AuthDep, request: Request, body: LogoutRequest | None = None
+) -> Response:
+    """End this session (``scope`` ``current``, the default), every session of the user
+    (``all``), or every one but this (``others``): they stop working everywhere at once."""
+    scope = body.scope if body is not None else "current"
+    await state.wiring.accounts.logout(auth, scope, state.client_ip(request))
     return Response(status_code=204)
 
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from wxauth.api.deps import StateDep
 from wxauth.api.schemas import ErrorBody
 from wxauth.api.state import api_state
-from wxauth.errors import InvalidRequest, InvalidToken
+from wxauth.errors import AccountDisabled, InvalidRequest, InvalidToken
 from wxauth.wire import Introspection
 
 router = APIRouter(prefix="/v1", tags=["integrations"])
@@ -120,6 +120,6 @@ async def introspect(request: Request, response: Response, state: StateDep) -> I
     body = await read_request(request)
     try:
         auth = await state.wiring.authenticator.authenticate(body.token)
-    except InvalidToken:
+    except (InvalidToken, AccountDisabled):
         return Introspection(active=False)
     return Introspection.of(auth)

@@ -12,7 +12,8 @@ router = APIRouter(
     prefix="/v1/me",
     tags=["user"],
     responses={
-        401: {"model": ErrorBody, "description": "invalid_token"},
+        401: {"model": ErrorBody, "description": "invalid_token or session_replaced"},
+        403: {"model": ErrorBody, "description": "account_disabled"},
         429: {
             "model": ErrorBody,
             "description": "rate_limited (per token, or failed token checks per address)",
