@@ -96,3 +96,4 @@ class LoginResponse(BaseModel):
 
 class Health(BaseModel):
     status: str
+    reason: str | None = None
