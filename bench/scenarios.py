@@ -22,7 +22,7 @@ from bench.load import LoadResult, build_request, cycle, once_each, run_load
 from bench.procs import WXAUTH, Server, Usage, cpu_each, free_port, running, usage
 from bench.report import Results, Row, median_run
 
-APPID = "wxbench000000000001"
+APPID = "wxbe0c000000000001"
 SECRET = "bench-secret-0123456789abcdef"
 HOST = "127.0.0.1"
 

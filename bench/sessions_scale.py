@@ -31,7 +31,7 @@ SMALL = 1_000
 LARGE = 1_000_000
 USERS = 10_000
 CHUNK = 100_000
-APPID = "wxbench000000000001"
+APPID = "wxbe0c000000000001"
 SESSION_COLUMNS = (
     "token_hash",
     "user_id",

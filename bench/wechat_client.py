@@ -26,7 +26,7 @@ import httpx
 from bench.procs import WXAUTH, free_port, running
 from wxauth.wechat.http import AiohttpSender
 
-APPID = "wxbench000000000001"
+APPID = "wxbe0c000000000001"
 SECRET = "bench-secret-0123456789abcdef"
 PARAMS = {"appid": APPID, "secret": SECRET, "js_code": "x", "grant_type": "authorization_code"}
 PATH = "/sns/jscode2session"

@@ -14,13 +14,13 @@ from wxauth.core.keyring import generate_key
 
 def test_apps_and_keys_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     key = generate_key()
-    monkeypatch.setenv("WXAUTH_APPS", "wxa:secret-a, wxb:secret:b")
+    monkeypatch.setenv("WXAUTH_APPS", "wx0000000000000a01:secret-a, wx0000000000000b02:secret:b")
     monkeypatch.setenv("WXAUTH_SECRET_KEYS", key)
     monkeypatch.setenv("WXAUTH_DATABASE_URL", "postgresql+asyncpg://u:dbpassword@h/db")
     settings = Settings()
     assert {k: v.get_secret_value() for k, v in settings.apps.items()} == {
-        "wxa": "secret-a",
-        "wxb": "secret:b",
+        "wx0000000000000a01": "secret-a",
+        "wx0000000000000b02": "secret:b",
     }
     assert settings.default_appid is None
     text = repr(settings) + str(settings)
@@ -29,7 +29,7 @@ def test_apps_and_keys_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_single_app_is_the_default() -> None:
-    assert Settings(apps="wxonly:s").default_appid == "wxonly"
+    assert Settings(apps="wx0000000000000a01:s").default_appid == "wx0000000000000a01"
 
 
 @pytest.mark.parametrize("keys", ["short", "not base64 at all!!", generate_key()[:-4]])

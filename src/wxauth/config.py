@@ -12,6 +12,8 @@ import binascii
 import ipaddress
 import itertools
 import os
+import re
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,9 +26,35 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from wxauth.errors import ServerMisconfigured
+
 DAY = 86_400
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./wxauth.db"
 WECHAT_BASE_URL = "https://api.weixin.qq.com"
+
+
+# A mini program's appid: "wx" and 16 hexadecimal digits (as the WeChat console shows it).
+APPID = re.compile(r"wx[0-9a-f]{16}", re.IGNORECASE)
+
+# WXAUTH_* variables that are not Settings fields but are read by something else: the config
+# file's name, and the integrations' VerifierSettings (another backend's process).
+OTHER_ENV_NAMES = frozenset(
+    {"WXAUTH_CONFIG", "WXAUTH_VERIFIER", "WXAUTH_SERVER_URL", "WXAUTH_SERVICE_KEY"}
+    | {f"WXAUTH_VERIFY_{name}" for name in ("CACHE_TTL", "NEGATIVE_TTL", "CACHE_SIZE", "TIMEOUT")}
+)
+
+
+class ConfigFileError(ServerMisconfigured):
+    """The TOML file named by WXAUTH_CONFIG is missing, not TOML, or names unknown keys."""
+
+
+def check_appid(appid: str) -> str:
+    if not APPID.fullmatch(appid):
+        raise ValueError(
+            f"{appid!r} is not an appid: an appid is wx and 16 hexadecimal digits "
+            "(e.g. wx0123456789abcdef)"
+        )
+    return appid
 
 
 def parse_app(spec: str) -> tuple[str, str]:
@@ -79,6 +107,36 @@ def check_service_key(key: str) -> None:
 def _mostly_sequential(key: str) -> bool:
     steps = sum(abs(ord(b) - ord(a)) <= 1 for a, b in itertools.pairwise(key))
     return steps * 2 > len(key)
+
+
+class StrictTomlSource(TomlConfigSettingsSource):
+    """The TOML file, refused in one line when it cannot be read or is not TOML, and when it
+    names a key that is not a setting (a typo would otherwise be ignored silently)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], toml_file: str) -> None:
+        if not Path(toml_file).is_file():
+            raise ConfigFileError(f"WXAUTH_CONFIG names {toml_file}, which is not a file")
+        try:
+            super().__init__(settings_cls, toml_file=toml_file)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigFileError(f"{toml_file} is not valid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigFileError(f"cannot read {toml_file}: {exc}") from None
+        unknown = sorted(set(self.toml_data) - set(settings_cls.model_fields))
+        if unknown:
+            hint = " (keys are written without the WXAUTH_ prefix, in lower case)"
+            raise ConfigFileError(
+                f"{toml_file}: unknown setting{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(unknown)}{hint if any(k.upper() == k for k in unknown) else ''}"
+            )
+
+
+def unknown_env_names(environ: dict[str, str] | None = None) -> list[str]:
+    """WXAUTH_* variables that nothing reads: most likely typos (warned about, not refused,
+    since one environment may also serve other programs)."""
+    known = {f"WXAUTH_{name.upper()}" for name in Settings.model_fields} | OTHER_ENV_NAMES
+    env = os.environ if environ is None else environ
+    return sorted(n for n in env if n.upper().startswith("WXAUTH_") and n.upper() not in known)
 
 
 class Settings(BaseSettings):
@@ -152,7 +210,7 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get("WXAUTH_CONFIG")
         if config_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            sources.append(StrictTomlSource(settings_cls, config_file))
         return tuple(sources)
 
     @field_validator("apps", mode="before")
@@ -162,6 +220,13 @@ class Settings(BaseSettings):
             return dict(parse_app(spec) for spec in _split(value))
         if isinstance(value, list | tuple):
             return dict(parse_app(str(spec)) for spec in value)
+        return value
+
+    @field_validator("apps")
+    @classmethod
+    def _check_appids(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for appid in value:
+            check_appid(appid)
         return value
 
     @field_validator("log_level", mode="before")

@@ -39,6 +39,7 @@ from wxauth.core.tokens import SessionPolicy
 from wxauth.errors import ServerMisconfigured
 from wxauth.storage.avatars import LocalAvatarStorage
 from wxauth.storage.engine import create_engine
+from wxauth.storage.migrate import SchemaCheck
 from wxauth.storage.redis import create_redis
 from wxauth.storage.redis_cache import RedisCodeGuard, RedisSessionCache
 from wxauth.storage.redis_health import RedisHealth
@@ -95,6 +96,12 @@ class Wiring:
     @cached_property
     def engine(self) -> AsyncEngine:
         return create_engine(self.settings.database_url)
+
+    @cached_property
+    def schema_check(self) -> SchemaCheck | None:
+        """Whether the SQL schema is at the migrations' head (cached); None when the store
+        was given (no SQL of ours to check)."""
+        return None if self._given_store is not None else SchemaCheck(self.engine)
 
     @cached_property
     def redis(self) -> Redis | None:

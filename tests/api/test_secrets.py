@@ -81,7 +81,11 @@ def test_app_without_key_is_refused(settings: Settings) -> None:
 
 
 def test_serve_refuses_to_start_without_a_key() -> None:
-    env = {"WXAUTH_APPS": "wx1:secret", "WXAUTH_SECRET_KEYS": "", "WXAUTH_CONFIG": ""}
+    env = {
+        "WXAUTH_APPS": "wx0000000000000a01:secret",
+        "WXAUTH_SECRET_KEYS": "",
+        "WXAUTH_CONFIG": "",
+    }
     result = CliRunner().invoke(cli, ["serve"], env=env)
     assert result.exit_code == 2
     assert "at-rest key" in result.output

@@ -38,14 +38,18 @@ def test_serve_refuses_without_apps(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_without_secret_keys(tmp_path: Path) -> None:
-    result = run("serve", env={"WXAUTH_APPS": "wxa:topsecret"}, cwd=tmp_path)
+    result = run("serve", env={"WXAUTH_APPS": "wx0000000000000a01:topsecret"}, cwd=tmp_path)
     assert result.returncode == 2
     assert "WXAUTH_SECRET_KEYS" in result.stderr
     assert "topsecret" not in result.stderr + result.stdout
 
 
 def test_serve_refuses_bad_settings_clearly(tmp_path: Path) -> None:
-    result = run("serve", env={"WXAUTH_APPS": "wxa:s", "WXAUTH_SECRET_KEYS": "short"}, cwd=tmp_path)
+    result = run(
+        "serve",
+        env={"WXAUTH_APPS": "wx0000000000000a01:s", "WXAUTH_SECRET_KEYS": "short"},
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert "secret_keys" in result.stderr
     assert "Traceback" not in result.stderr

@@ -70,3 +70,6 @@ def test_rotate(settings: Settings, sim_state: SimulatorState, db_path: Path) ->
 
     code, output = rotate([generate_key()], settings)
     assert code == 1 and "1 unreadable" in output
+    assert (
+        "1 stored session_key was written under a key that is not in WXAUTH_SECRET_KEYS" in output
+    )

@@ -208,3 +208,99 @@ async def test_users_disable_enable_and_purge_deleted(live: Harness, settings: S
     purged = await wxauth(settings, "users", "purge-deleted")
     assert purged.exit_code == 0 and "erased 1 accounts" in purged.output
     assert (await wxauth(settings, "users", "show", user_id)).exit_code == 2
+
+
+async def test_sessions_revoke_by_the_listed_id(
+    live: Harness, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await live.login("alice")
+    user_id = alice["user"]["id"]
+    listed = await wxauth(settings, "sessions", "list", user_id)
+    session_id = listed.output.splitlines()[1].split()[0]
+    assert len(session_id) == 12
+    too_short = await wxauth(settings, "sessions", "revoke", "--id", session_id[:4])
+    assert too_short.exit_code == 2 and "8 to 64 hexadecimal" in too_short.output
+    unknown = await wxauth(settings, "sessions", "revoke", "--id", "0" * 12)
+    assert unknown.exit_code == 2 and "no session with id" in unknown.output
+    revoked = await wxauth(settings, "sessions", "revoke", "--id", session_id)
+    assert revoked.exit_code == 0 and "revoked 1 session" in revoked.output, revoked.output
+    assert (await live.api.get("/v1/me", headers=bearer(alice["token"]))).status_code == 401
+    again = await wxauth(settings, "sessions", "revoke", "--id", session_id)
+    assert again.exit_code == 2 and "already revoked" in again.output
+
+    # 17 sessions: two of them share a first hex digit, an ambiguous id that is refused.
+    tokens = [(await live.login("bob"))["token"] for _ in range(17)]
+    from wxauth.cli import sessions as sessions_cli
+    from wxauth.core.tokens import hash_token
+
+    firsts = [hash_token(t)[0] for t in tokens]
+    shared = next(c for c in firsts if firsts.count(c) > 1)
+    monkeypatch.setattr(sessions_cli, "MIN_ID_LENGTH", 1)
+    ambiguous = await wxauth(settings, "sessions", "revoke", "--id", shared)
+    assert ambiguous.exit_code == 2 and f"the id {shared} is ambiguous" in ambiguous.output
+    for token in tokens:
+        assert (await live.api.get("/v1/me", headers=bearer(token))).status_code == 200
+
+
+async def test_sessions_check_when_wechat_does_not_answer(
+    live: Harness, settings: Settings
+) -> None:
+    import os
+    import subprocess
+
+    from tests.processes import WXAUTH, free_port
+
+    alice = await live.login("alice")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WXAUTH_")}
+    env.update(
+        WXAUTH_DATABASE_URL=settings.database_url,
+        WXAUTH_SECRET_KEYS=",".join(k.get_secret_value() for k in settings.secret_keys),
+        WXAUTH_APPS=",".join(f"{a}:{s.get_secret_value()}" for a, s in settings.apps.items()),
+        WXAUTH_WECHAT_BASE_URL=f"http://127.0.0.1:{free_port()}",
+        WXAUTH_WECHAT_TIMEOUT="2",
+    )
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [WXAUTH, "sessions", "check", alice["user"]["id"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: WeChat at {env['WXAUTH_WECHAT_BASE_URL']} did not answer: check "
+        "WXAUTH_WECHAT_BASE_URL and the network, then try again"
+    ]
+
+
+async def test_audit_follow_fetches_every_event_newer_than_the_last_seen() -> None:
+    from datetime import UTC, datetime
+
+    from wxauth.cli.audit import events_after
+    from wxauth.core.memory import MemoryStore
+    from wxauth.core.models import LoginEvent
+
+    store = MemoryStore()
+    for _ in range(3):
+        await store.add_login_event(LoginEvent(at=datetime.now(UTC), result="ok"))
+    last = 3
+    for _ in range(250):  # far more than -n arrive between two polls
+        await store.add_login_event(LoginEvent(at=datetime.now(UTC), result="ok"))
+    fresh = await events_after(store, last, None, page=10)
+    assert [e.id for e in fresh] == list(range(4, 254))
+    assert await events_after(store, 253, None, page=10) == []
+
+
+def test_tables_align_with_cjk_and_emoji() -> None:
+    from wxauth.cli.store import table, width
+
+    assert width("小明 🐼") == 7 and width("abc") == 3 and width("é") == 1
+    text = table(["id", "nickname", "city"], [["1", "小明 🐼", "北京"], ["22", "bob", "-"]])
+    starts = [
+        width(line[: line.index(city)])
+        for line, city in zip(text.splitlines(), ["city", "北京", "-"], strict=True)
+    ]
+    assert starts == [14, 14, 14]

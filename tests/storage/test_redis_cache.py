@@ -246,5 +246,5 @@ async def test_a_retried_code_is_exchanged_once_across_instances(
 
 def test_settings_bound_the_in_process_ttl() -> None:
     with pytest.raises(ValueError, match="less than or equal to 1"):
-        Settings(session_cache_local_ttl=5, apps={"wx": SecretStr("s")})
+        Settings(session_cache_local_ttl=5, apps={"wx0000000000000a01": SecretStr("s")})
     assert Settings().session_cache_local_ttl == 1.0

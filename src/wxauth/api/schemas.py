@@ -200,8 +200,10 @@ class LoginResponse(BaseModel):
 
 class Health(BaseModel):
     status: str
+    reason: str | None = None
 
 
 class Readiness(BaseModel):
     status: str
+    reason: str | None = Field(None, description="why the server is not ready")
     redis: str | None = Field(None, description='"ok" or "degraded", when Redis is configured')

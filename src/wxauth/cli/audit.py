@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 
-from wxauth.cli.store import table, when, with_store
+from wxauth.cli.store import table, when, with_store, with_wiring
 from wxauth.config import Settings
 from wxauth.core.models import LoginEvent
 from wxauth.core.ports import Store
+from wxauth.wiring import Wiring
 
 app = typer.Typer(help="The login audit trail.", no_args_is_help=True)
 
@@ -31,29 +32,45 @@ def _row(event: LoginEvent) -> list[str]:
     ]
 
 
+async def events_after(
+    store: Store, last_id: int, user: str | None, page: int = 100
+) -> list[LoginEvent]:
+    """Every event newer than ``last_id``, oldest first: the newest ``page`` events are
+    fetched, and more (doubling) until the fetch reaches back to ``last_id`` or the start."""
+    while True:
+        newest = await store.list_login_events(limit=page, user_id=user)
+        fresh = [e for e in newest if (e.id or 0) > last_id]
+        if len(fresh) < len(newest) or len(newest) < page:
+            return list(reversed(fresh))
+        page *= 2
+
+
 @app.command("tail")
 def audit_tail(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many events.")] = 20,
     user: Annotated[str | None, typer.Option(help="Only this user id.")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new ones.")] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.05, hidden=True, help="Seconds between polls.")
+    ] = 1.0,
 ) -> None:
-    """Print the newest login events, oldest first."""
+    """Print the newest login events, oldest first (with --follow, then every new one)."""
 
-    async def newest(store: Store, _settings: Settings) -> list[LoginEvent]:
-        return await store.list_login_events(limit=limit, user_id=user)
+    async def work(wiring: Wiring) -> None:
+        store = wiring.store
+        events = list(reversed(await store.list_login_events(limit=limit, user_id=user)))
+        if not events and not follow:
+            typer.echo("no login events")
+            return
+        typer.echo(table(HEADERS, [_row(e) for e in events]))
+        last = max((e.id or 0 for e in events), default=0)
+        while follow:
+            await asyncio.sleep(interval)
+            for event in await events_after(store, last, user):
+                typer.echo("  ".join(_row(event)))
+                last = max(last, event.id or 0)
 
-    events = list(reversed(with_store(newest)))
-    if not events and not follow:
-        typer.echo("no login events")
-        return
-    typer.echo(table(HEADERS, [_row(e) for e in events]))
-    last = events[-1].id if events else 0
-    while follow:
-        time.sleep(1.0)
-        fresh = [e for e in reversed(with_store(newest)) if (e.id or 0) > (last or 0)]
-        for event in fresh:
-            typer.echo("  ".join(_row(event)))
-            last = event.id
+    with_wiring(work)
 
 
 @app.command("purge")

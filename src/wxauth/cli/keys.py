@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from wxauth.cli.common import fail, load_settings
+from wxauth.cli.common import fail, operator_settings
 from wxauth.cli.store import with_wiring
 from wxauth.core.keyring import Keyring, generate_key
 from wxauth.storage.rekey import rotate_session_keys
@@ -25,7 +25,7 @@ def keys_rotate() -> None:
 
     Put the new key first and keep the old ones after it until this has run everywhere.
     """
-    settings = load_settings()
+    settings = operator_settings()
     keys = settings.secret_key_bytes()
     if not keys:
         raise fail("no at-rest key: set WXAUTH_SECRET_KEYS, newest first")
@@ -38,6 +38,14 @@ def keys_rotate() -> None:
             f"{report.unreadable} unreadable with the configured keys"
         )
         if report.unreadable:
+            rows = f"{report.unreadable} stored session_key" + (
+                "s were" if report.unreadable != 1 else " was"
+            )
+            fail(  # exit 1, as for "not done": the rest was rotated
+                f"{rows} written under a key that is not in WXAUTH_SECRET_KEYS (it changed "
+                "or was lost): put that key back after the new one and run again; or leave "
+                "them, as each such user's next login stores a fresh session_key"
+            )
             raise typer.Exit(1)
 
     with_wiring(run, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,15 @@ import typer
 import uvicorn
 from pydantic import SecretStr
 
-from wxauth.cli.common import AppOption, LogLevel, fail, load_settings, setup_logging
+from wxauth.cli.common import (
+    AppOption,
+    LogLevel,
+    dev_key_file,
+    fail,
+    load_settings,
+    setup_logging,
+    warn_unknown_env,
+)
 from wxauth.core.keyring import generate_key
 from wxauth.demo import DEMO_APPID, DEMO_SECRET, DemoFailed, run_demo
 from wxauth.simulator.state import FaultRule, SimApp, SimulatorState
@@ -28,7 +37,7 @@ def sim_apps(specs: list[str] | None) -> list[SimApp]:
 
 def dev_key(db_path: Path) -> str:
     """The dev server's at-rest key, kept beside its database (made on first use)."""
-    key_file = db_path.with_name(db_path.name + ".key")
+    key_file = dev_key_file(db_path)
     if not key_file.exists():
         key_file.write_text(generate_key() + "\n")
         key_file.chmod(0o600)
@@ -47,8 +56,11 @@ def dev(
     from wxauth.api.app import create_app
     from wxauth.simulator.app import beside, create_simulator_app
     from wxauth.storage.migrate import upgrade
+    from wxauth.storage.preflight import explained
 
     simulated = sim_apps(apps) or [SimApp(DEMO_APPID, DEMO_SECRET)]
+    if not db.resolve().parent.is_dir():
+        raise fail(f"the folder of --db {db.resolve()} does not exist: create it or pick another")
     database_url = f"sqlite+aiosqlite:///{db.resolve()}"
     settings = load_settings(
         database_url=database_url,
@@ -59,18 +71,30 @@ def dev(
     )
     log_level = settings.log_level
     setup_logging(log_level)
-    upgrade(database_url)
+    with explained(database_url):
+        upgrade(database_url)
     simulator = create_simulator_app(SimulatorState(simulated))
     api = create_app(settings, wechat_transport=httpx.ASGITransport(app=simulator))
-    _print_dev_banner(host, port, simulated[0].appid, db)
+    _print_dev_banner(host, port, simulated[0], db)
     # proxy_headers off: WXAUTH_TRUSTED_PROXIES alone decides whom to believe about client IPs.
     uvicorn.run(
         beside(api, simulator), host=host, port=port, log_level=log_level, proxy_headers=False
     )
 
 
-def _print_dev_banner(host: str, port: int, appid: str, db: Path) -> None:
+def _print_dev_banner(host: str, port: int, app: SimApp, db: Path) -> None:
     base = f"http://{host}:{port}"
+    appid = app.appid
+    secret = app.secret if appid == DEMO_APPID else "<the secret given to --app>"
+    path = db.resolve()
+    # What the operator commands need to reach this database from another shell.
+    here = db.name == "wxauth-dev.db" and path.parent == Path.cwd() and appid == DEMO_APPID
+    here &= port == 8000 and host in ("127.0.0.1", "localhost")
+    operator = (
+        "in this folder they find it themselves, or set:"
+        if here
+        else "point them at this database with:"
+    )
     typer.echo(
         f"""wxauth dev: API and WeChat simulator on {base}, database {db}
 mini program (simulated): appid {appid}
@@ -81,8 +105,13 @@ try it:
   curl -s -X POST {base}/v1/login -H 'content-type: application/json' \\
        -d '{{"code": "<code>"}}'                                     # → {{"token": ...}}
   curl -s {base}/v1/me -H "Authorization: Bearer <token>"
-  or: wxauth demo --server {base}
+  or: wxauth demo --server {base} --appid {appid}
 API docs: {base}/docs
+
+operator commands (wxauth users list, sessions, audit, keys rotate): {operator}
+  export WXAUTH_DATABASE_URL='sqlite+aiosqlite:///{path}'
+  export WXAUTH_SECRET_KEYS=$(cat '{dev_key_file(path)}')
+  export WXAUTH_APPS='{appid}:{secret}' WXAUTH_WECHAT_BASE_URL={base}
 """
     )
 
@@ -95,6 +124,9 @@ def serve(
     log_level: LogLevel = None,
 ) -> None:
     """Production server: WeChat at WXAUTH_WECHAT_BASE_URL, settings from WXAUTH_*."""
+    from wxauth.storage.preflight import check_redis_installed, require_migrated
+
+    warn_unknown_env()
     settings = load_settings(**({"log_level": log_level} if log_level else {}))
     log_level = settings.log_level
     if not settings.apps:
@@ -109,6 +141,9 @@ def serve(
             fg=typer.colors.YELLOW,
             err=True,
         )
+    # Checked here, once, rather than by each worker (which uvicorn would restart forever).
+    check_redis_installed(settings.redis_url)
+    asyncio.run(require_migrated(settings.database_url))
     setup_logging(log_level)
     uvicorn.run(
         "wxauth.api.factory:app_from_environment",

@@ -8,13 +8,15 @@ from typing import Annotated
 
 import typer
 
-from wxauth.cli.common import fail, load_settings
+from wxauth.cli.common import fail, operator_settings
 from wxauth.cli.store import table, when, with_store, with_wiring
 from wxauth.config import Settings
 from wxauth.core.models import Session
 from wxauth.core.ports import Store
 from wxauth.core.session_check import SessionKeyStatus, session_key_status
 from wxauth.core.tokens import hash_token
+from wxauth.errors import WeChatUnavailable
+from wxauth.storage.lookup import HEX_PREFIX, session_hashes_with_prefix
 from wxauth.wiring import Wiring
 
 app = typer.Typer(help="Sessions: list, revoke, clean up, check.", no_args_is_help=True)
@@ -56,31 +58,54 @@ def sessions_list(user_id: Annotated[str, typer.Argument(help="The user's id.")]
     typer.echo(table(headers, rows))
 
 
+MIN_ID_LENGTH = 8
+
+
 @app.command("revoke")
 def sessions_revoke(
     token: Annotated[
         str | None, typer.Option(help="The token to revoke; '-' reads it from stdin.")
     ] = None,
+    session_id: Annotated[
+        str | None,
+        typer.Option("--id", help="The session id `sessions list` shows (a unique prefix)."),
+    ] = None,
     user: Annotated[str | None, typer.Option(help="Revoke every session of this user id.")] = None,
 ) -> None:
-    """Revoke one token, or all of a user's sessions: they stop working at once."""
-    if (token is None) == (user is None):
-        raise fail("give exactly one of --token or --user")
+    """Revoke one token or session id, or all of a user's sessions: they stop working at once."""
+    if sum(x is not None for x in (token, session_id, user)) != 1:
+        raise fail("give exactly one of --token, --id or --user")
     if token == "-":  # noqa: S105 - "read it from stdin", not a password
         token = sys.stdin.readline().strip()
+    prefix = None if session_id is None else session_id.strip().lower()
+    if prefix is not None and (len(prefix) < MIN_ID_LENGTH or not HEX_PREFIX.fullmatch(prefix)):
+        raise fail(
+            f"--id takes a session id as `sessions list` shows it ({MIN_ID_LENGTH} to 64 "
+            "hexadecimal characters)"
+        )
     now = datetime.now(UTC)
 
-    async def work(store: Store, _settings: Settings) -> int:
+    async def work(wiring: Wiring) -> int:
+        store = wiring.store
         if token is not None:
             return int(await store.revoke_session(hash_token(token), now))
+        if prefix is not None:
+            found = await session_hashes_with_prefix(wiring.engine, prefix)
+            if not found:
+                raise fail(f"no session with id {prefix}")
+            if len(found) > 1:
+                raise fail(f"the id {prefix} is ambiguous: give more of it")
+            return int(await store.revoke_session(found[0], now))
         assert user is not None
         if await store.get_user(user) is None:
             raise fail(f"no user with id {user}")
         return await store.revoke_user_sessions(user, now)
 
-    count = with_store(work)
+    count = with_wiring(work)
     if token is not None and not count:
         raise fail("no live session has this token (unknown, or already revoked)")
+    if prefix is not None and not count:
+        raise fail(f"the session {prefix} is already revoked")
     typer.echo(f"revoked {count} session{'s' if count != 1 else ''}")
 
 
@@ -93,10 +118,18 @@ def sessions_check(
     Prints valid, stale (the phone logged in again, or WeChat let it expire) or missing;
     exits 0 only for valid.
     """
-    settings = load_settings()
+    settings = operator_settings()
     if not settings.secret_keys:
         raise fail("no at-rest key: set WXAUTH_SECRET_KEYS")
-    status = with_wiring(lambda wiring: check(wiring, user), settings)
+    if not settings.apps:
+        raise fail("no mini program configured: set WXAUTH_APPS=APPID:SECRET")
+    try:
+        status = with_wiring(lambda wiring: check(wiring, user), settings)
+    except WeChatUnavailable:
+        raise fail(
+            f"WeChat at {settings.wechat_base_url} did not answer: check WXAUTH_WECHAT_BASE_URL "
+            "and the network, then try again"
+        ) from None
     typer.echo(status.value)
     if status is not SessionKeyStatus.VALID:
         raise typer.Exit(1)

@@ -1,11 +1,20 @@
-"""Apply the shipped alembic migrations to a database (``wxauth db upgrade``)."""
+"""Apply the shipped alembic migrations to a database (``wxauth db upgrade``), and tell
+whether a database is at their head (``serve`` refuses to start, ``/readyz`` says not ready,
+the operator commands refuse to run, when it is not)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,3 +34,69 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+def head_revision() -> str:
+    """The newest revision the shipped migrations know."""
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    assert head is not None, "the shipped migrations have a head"
+    return head
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at; None for a database never migrated."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_revision)
+
+
+async def is_current(engine: AsyncEngine) -> bool:
+    return await current_revision(engine) == head_revision()
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    current: str | None
+    head: str
+
+    @property
+    def ok(self) -> bool:
+        return self.current == self.head
+
+    def problem(self, where: str = "the database") -> str | None:
+        """One line saying what is wrong and what to run, or None when at head."""
+        if self.ok:
+            return None
+        return (
+            f"{where} is not migrated (revision {self.current or 'none'}, need {self.head}): "
+            "run wxauth db upgrade"
+        )
+
+
+async def schema_status(engine: AsyncEngine) -> SchemaStatus:
+    return SchemaStatus(await current_revision(engine), head_revision())
+
+
+class SchemaCheck:
+    """The schema check of ``/readyz``, cached: once the database is at head it stays
+    so for the life of the process (a migration is run before new processes start); while it
+    is not, the answer is asked again at most every ``recheck_s`` seconds."""
+
+    def __init__(self, engine: AsyncEngine, *, recheck_s: float = 5.0) -> None:
+        self._engine = engine
+        self._recheck_s = recheck_s
+        self._status: SchemaStatus | None = None
+        self._checked_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def status(self) -> SchemaStatus:
+        async with self._lock:
+            fresh = time.monotonic() - self._checked_at < self._recheck_s
+            if self._status is not None and (self._status.ok or fresh):
+                return self._status
+            self._status = await schema_status(self._engine)
+            self._checked_at = time.monotonic()
+            return self._status
