@@ -6,8 +6,9 @@ import asyncio
 import dataclasses
 from pathlib import Path
 
-from bench import scenarios
+from bench import backends, scenarios
 from bench.library import library_check
+from bench.procs import Server
 from bench.report import Check, Results, Row, write
 from bench.scenarios import Plan
 from wxauth.storage.migrate import upgrade
@@ -24,9 +25,20 @@ QUICK = Plan(
 )
 
 
-def plan_for(*, quick: bool, duration_s: float | None, baseline: bool, latency_ms: int) -> Plan:
+def plan_for(
+    *,
+    quick: bool,
+    duration_s: float | None,
+    baseline: bool,
+    latency_ms: int,
+    backends: tuple[str, ...] = ("postgresql", "mariadb"),
+) -> Plan:
     plan = QUICK if quick else Plan()
-    changes: dict[str, object] = {"baseline": baseline, "wechat_latency_ms": latency_ms}
+    changes: dict[str, object] = {
+        "baseline": baseline,
+        "wechat_latency_ms": latency_ms,
+        "backends": backends,
+    }
     if duration_s is not None:
         changes["duration_s"] = duration_s
     return dataclasses.replace(plan, **changes)  # type: ignore[arg-type]
@@ -54,9 +66,54 @@ async def run_all(plan: Plan, workdir: Path, out: Path, *, quick: bool) -> tuple
                 usage_note = results.rows[-1].note.split("; ", 1)[-1]
                 note = f"gunicorn -w {gunicorn}: bound {bound:.0f}/s; {usage_note}"
                 results.rows[-1] = dataclasses.replace(results.rows[-1], note=note)
+    if plan.backends:
+        with scenarios.wechat_simulator(plan, workdir) as sim:
+            for kind in plan.backends:
+                await production_rows(kind, sim, plan, workdir, results)
     results.library = await library_check(workdir, duration_s=plan.duration_s)
     results.checks = checks(results, plan)
     return write(results, out)
+
+
+async def production_rows(
+    kind: str, sim: Server, plan: Plan, workdir: Path, results: Results
+) -> None:
+    """The token check and login rows on ``kind`` + Redis, or a note saying why not."""
+    top, workers = max(plan.login_levels), plan.server_workers
+    try:
+        async with backends.scratch(kind) as backend:
+            await asyncio.to_thread(upgrade, backend.url)
+            env = {
+                "WXAUTH_REDIS_URL": backends.REDIS_URL,
+                "WXAUTH_REDIS_PREFIX": f"{Path(workdir).name}-{kind}:",
+            }
+            first = len(results.rows)
+            services = backends.ServiceCpu(kind)
+            with scenarios.wxauth_server(
+                sim, workdir, backend.url, workers=workers, extra_env=env, name=f"wxauth-{kind}"
+            ) as api:
+                await scenarios.token_check(
+                    api, sim, plan, results, label=f"token check, {backend.name}",
+                    services=services,
+                )  # fmt: skip
+                await scenarios.login(
+                    api, sim, plan, results, label=f"login, {backend.name}", levels=(top,),
+                    services=services,
+                )  # fmt: skip
+            complaints = log_complaints(api.log)
+            note = f"{workers} workers; server log: {complaints} warning or error lines"
+            results.rows[first:] = [row.with_note(note) for row in results.rows[first:]]
+    except RuntimeError as exc:
+        print(str(exc), flush=True)
+        results.skipped.append(str(exc))
+
+
+def log_complaints(log: Path) -> int:
+    """Lines of the server's log (at level warning) that warn, fail or trace back: fail-open
+    lines ("code guard ... passing"), a Redis outage, a database unavailable, a 500."""
+    words = ("WARNING", "ERROR", "CRITICAL", "Traceback", "unavailable", "passing")
+    text = log.read_text("utf-8", "replace") if log.exists() else ""
+    return sum(1 for line in text.splitlines() if any(word in line for word in words))
 
 
 def _with_workers(row: Row, workers: int) -> Row:

@@ -198,6 +198,16 @@ class Settings(BaseSettings):
     account_deletion_grace: int = Field(default=0, ge=0)
     rate_limit_export: int = Field(default=1, ge=0)
 
+    # Database connections per process (PostgreSQL, MySQL/MariaDB): a pool of this many, this
+    # many more when all are busy, and how long a request waits for one before it answers
+    # 503 storage_unavailable. Rule: workers x (pool size + overflow), summed over every
+    # server and command on the database, stays below what it allows (PostgreSQL's
+    # max_connections, 100 by default, less its superuser_reserved_connections; MySQL's
+    # max_connections, 151). See docs/deployment.md.
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
+    database_max_overflow: int = Field(default=0, ge=0, le=1000)
+    database_pool_timeout: float = Field(default=5.0, gt=0, le=120)
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -38,7 +38,7 @@ from wxauth.core.sessions import Authenticator
 from wxauth.core.tokens import SessionPolicy
 from wxauth.errors import ServerMisconfigured
 from wxauth.storage.avatars import LocalAvatarStorage
-from wxauth.storage.engine import create_engine
+from wxauth.storage.engine import PoolSize, create_engine
 from wxauth.storage.migrate import SchemaCheck
 from wxauth.storage.redis import create_redis
 from wxauth.storage.redis_cache import RedisCodeGuard, RedisSessionCache
@@ -95,7 +95,13 @@ class Wiring:
 
     @cached_property
     def engine(self) -> AsyncEngine:
-        return create_engine(self.settings.database_url)
+        settings = self.settings
+        pool = PoolSize(
+            settings.database_pool_size,
+            settings.database_max_overflow,
+            settings.database_pool_timeout,
+        )
+        return create_engine(settings.database_url, pool=pool)
 
     @cached_property
     def schema_check(self) -> SchemaCheck | None:

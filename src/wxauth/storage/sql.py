@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Delete, Row, bindparam, delete, select, text, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wxauth.core.models import (
@@ -27,11 +26,7 @@ from wxauth.core.models import (
 )
 from wxauth.errors import NotFound
 from wxauth.storage.boundary import translated
-from wxauth.storage.engine import sqlite_thread_engine
-from wxauth.storage.group_commit import GroupCommitWriter
-from wxauth.storage.login_sql import LoginStatements
 from wxauth.storage.sqlite_reads import sqlite_reads
-from wxauth.storage.sqlite_writes import SqliteLoginWrites
 from wxauth.storage.tables import (
     SESSION_COLUMNS,
     USER_COLUMNS,
@@ -41,6 +36,14 @@ from wxauth.storage.tables import (
     users,
     wechat_sessions,
 )
+from wxauth.storage.writes import (
+    INSERT_EVENT,
+    SELECT_USER_BY_OPENID,
+    Writes,
+    event_values,
+    writes_for,
+)
+from wxauth.storage.writes import user_of as _user
 
 T = TypeVar("T")
 
@@ -52,171 +55,65 @@ FIND_SESSION = (
 )
 
 
-INSERT_SESSION = sessions.insert()
-INSERT_EVENT = login_events.insert()
-SELECT_USER_BY_OPENID = select(*USER_COLUMNS).where(
-    users.c.appid == bindparam("appid"), users.c.openid == bindparam("openid")
-)
-
-
-def _close_writer(writer: GroupCommitWriter, engine: Engine) -> None:
-    writer.stop()
-    engine.dispose()
-
-
-def _event_values(event: LoginEvent, *, user_id: str | None) -> dict[str, Any]:
-    values = {c.name: getattr(event, c.name) for c in login_events.c if c.name != "id"}
-    values["user_id"] = user_id
-    return values
-
-
-def _user(row: Row[Any] | Mapping[str, Any]) -> User:
-    m = row._mapping if isinstance(row, Row) else row
-    return User(**{c.name: m[f"u_{c.name}"] for c in users.c})
-
-
 def _session(row: Row[Any] | Mapping[str, Any]) -> Session:
     m = row._mapping if isinstance(row, Row) else row
     return Session(**{c.name: m[f"s_{c.name}"] for c in sessions.c})
 
 
-async def _update_user(
-    conn: AsyncConnection, user_id: str, changes: dict[str, Any], now: datetime
-) -> User:
-    await conn.execute(update(users).where(users.c.id == user_id).values(updated_at=now, **changes))
-    row = (await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))).first()
+def _update_user(conn: Connection, user_id: str, changes: dict[str, Any], now: datetime) -> User:
+    conn.execute(update(users).where(users.c.id == user_id).values(updated_at=now, **changes))
+    row = conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id)).first()
     if row is None:
         raise NotFound("No such user.")
     return _user(row)
 
 
-async def _revoke_user_sessions(
-    conn: AsyncConnection, user_id: str, now: datetime, reason: str, keep: str | None
+def _revoke_user_sessions(
+    conn: Connection, user_id: str, now: datetime, reason: str, keep: str | None
 ) -> int:
     query = update(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
     if keep is not None:
         query = query.where(sessions.c.token_hash != keep)
-    result = await conn.execute(query.values(revoked_at=now, revoked_reason=reason))
-    return result.rowcount
+    return conn.execute(query.values(revoked_at=now, revoked_reason=reason)).rowcount
 
 
 class SqlStore:
-    """Users, sessions and session_keys in SQLite, PostgreSQL or MySQL/MariaDB."""
+    """Users, sessions and session_keys in SQLite, PostgreSQL or MySQL/MariaDB.
+
+    Reads go through the async engine (on PostgreSQL outside an explicit transaction, one
+    round trip each; on a SQLite file, the token check inline). Every write is a body run by
+    :attr:`writes`, the write paths of this dialect chosen when the store is built
+    (:func:`wxauth.storage.writes.writes_for`): on SQLite all of them through the one writer
+    thread of the process, in turn with the other processes.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
-        self._statements = LoginStatements.for_dialect(engine.dialect)
         self._inline_reads = sqlite_reads(engine.url, FIND_SESSION)
-        self._writer: GroupCommitWriter | None = None
-        self._login_writes: SqliteLoginWrites | None = None
-        thread_engine = sqlite_thread_engine(engine)
-        if thread_engine is not None:
-            lock = f"{thread_engine.url.database}-writelock"
-            self._writer = GroupCommitWriter(thread_engine, lock_path=lock)
-            weakref.finalize(self, _close_writer, self._writer, thread_engine)
-            if self._statements.returning:
-                self._login_writes = SqliteLoginWrites(self._statements, thread_engine.dialect)
-                # One object for the writer to group logins by (each attribute access would
-                # make a new bound method).
-                self._write_logins = self._login_writes.write
+        self.writes: Writes = writes_for(engine)
+        self._autocommit_reads = self._dialect == "postgresql"
 
     def __repr__(self) -> str:
         return f"SqlStore({self._dialect})"
 
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[AsyncConnection]:
-        """A connection, with the drivers' errors translated at the storage boundary."""
+        """A connection, with the drivers' errors translated at the storage boundary. On
+        PostgreSQL it runs each statement on its own (no ``BEGIN``/``ROLLBACK`` around a
+        read: two round trips fewer)."""
         with translated():
             async with self.engine.connect() as conn:
-                yield conn
-
-    @asynccontextmanager
-    async def _writing(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a transaction that commits at the end, errors translated."""
-        with translated():
-            async with self.engine.begin() as conn:
+                if self._autocommit_reads:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 yield conn
 
     async def _write(self, body: Callable[[Connection], T]) -> T:
-        """Run ``body`` in a write transaction: on SQLite, grouped with the other writes
-        queued meanwhile (:mod:`wxauth.storage.group_commit`); elsewhere, its own transaction
-        through the async engine."""
-        if self._writer is not None:
-            with translated():
-                return await self._writer.run(body)
-        async with self._writing() as conn:
-            return await conn.run_sync(body)
+        """Run ``body`` in a write transaction (see :attr:`writes`)."""
+        return await self.writes.run(body)
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
-        if self._writer is not None and self._login_writes is not None:
-            prepared = self._login_writes.prepare(record, record.new_user_id)
-            with translated():
-                result: tuple[User, bool] = await self._writer.run_item(
-                    self._write_logins, prepared
-                )
-            return result
-        return await self._write(lambda conn: self._record_logins(conn, [record])[0])
-
-    def _record_logins(
-        self, conn: Connection, records: list[LoginRecord]
-    ) -> list[tuple[User, bool]]:
-        """The users upserted one by one (each returns its row), then the session_keys, the
-        sessions and the events each in one ``executemany``, in the records' order."""
-        found = [self._upsert_user(conn, r, r.session.created_at) for r in records]
-        conn.execute(
-            self._statements.save_session_key,
-            [
-                {
-                    "appid": r.appid,
-                    "openid": r.openid,
-                    "session_key_enc": r.session_key_ciphertext,
-                    "updated_at": r.session.created_at,
-                }
-                for r in records
-            ],
-        )
-        conn.execute(
-            INSERT_SESSION,
-            [
-                {**{c.name: getattr(r.session, c.name) for c in sessions.c}, "user_id": user.id}
-                for r, (user, _) in zip(records, found, strict=True)
-            ],
-        )
-        events = [
-            _event_values(r.event, user_id=user.id)
-            for r, (user, _) in zip(records, found, strict=True)
-            if r.event is not None
-        ]
-        if events:
-            conn.execute(INSERT_EVENT, events)
-        return found
-
-    def _upsert_user(
-        self, conn: Connection, record: LoginRecord, now: datetime
-    ) -> tuple[User, bool]:
-        """Insert the user, or update its login fields; the row, and True when inserted."""
-        new_id = record.new_user_id
-        values = {
-            "id": new_id,
-            "appid": record.appid,
-            "openid": record.openid,
-            "unionid": record.unionid,
-            "created_at": now,
-            "updated_at": now,
-            "last_login_at": now,
-            **record.profile,
-        }
-        upsert = self._statements.upsert_user(tuple(sorted(record.profile)))
-        if self._statements.returning:
-            row = conn.execute(upsert, values).one()
-        else:
-            conn.execute(upsert, values)
-            row = conn.execute(
-                SELECT_USER_BY_OPENID, {"appid": record.appid, "openid": record.openid}
-            ).one()
-        user = _user(row)
-        return user, user.id == new_id
+        return await self.writes.record_login(record)
 
     async def find_session(self, token_hash: str) -> tuple[Session, User] | None:
         row: Row[Any] | Mapping[str, Any] | None = None
@@ -236,23 +133,18 @@ class SqlStore:
     async def touch_session(
         self, token_hash: str, last_seen_at: datetime, idle_expires_at: datetime
     ) -> None:
-        async with self._writing() as conn:
-            await conn.execute(
-                update(sessions)
-                .where(sessions.c.token_hash == token_hash)
-                .values(last_seen_at=last_seen_at, idle_expires_at=idle_expires_at)
-            )
+        await self.writes.touch_session(token_hash, last_seen_at, idle_expires_at)
 
     async def revoke_session(
         self, token_hash: str, now: datetime, *, reason: str = ENDED_REVOKED
     ) -> bool:
-        async with self._writing() as conn:
-            result = await conn.execute(
-                update(sessions)
-                .where(sessions.c.token_hash == token_hash, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=now, revoked_reason=reason)
-            )
-        return result.rowcount == 1
+        query = (
+            update(sessions)
+            .where(sessions.c.token_hash == token_hash, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+        )
+        rowcount = await self._write(lambda conn: conn.execute(query).rowcount)
+        return rowcount == 1
 
     async def get_user(self, user_id: str) -> User | None:
         async with self._reading() as conn:
@@ -260,8 +152,7 @@ class SqlStore:
         return None if row is None else _user(row)
 
     async def update_user(self, user_id: str, changes: dict[str, Any], now: datetime) -> User:
-        async with self._writing() as conn:
-            return await _update_user(conn, user_id, changes, now)
+        return await self._write(lambda conn: _update_user(conn, user_id, changes, now))
 
     async def get_session_key(self, appid: str, openid: str) -> str | None:
         query = select(wechat_sessions.c.session_key_enc).where(
@@ -278,7 +169,7 @@ class SqlStore:
     # -- audit and operator tools ---------------------------------------------------------
 
     async def add_login_event(self, event: LoginEvent) -> None:
-        values = _event_values(event, user_id=event.user_id)
+        values = event_values(event, user_id=event.user_id)
         await self._write(lambda conn: conn.execute(INSERT_EVENT, values))
 
     async def list_login_events(
@@ -292,9 +183,8 @@ class SqlStore:
         return [LoginEvent(**row._mapping) for row in rows]
 
     async def purge_login_events(self, before: datetime) -> int:
-        async with self._writing() as conn:
-            result = await conn.execute(delete(login_events).where(login_events.c.at < before))
-        return result.rowcount
+        query = delete(login_events).where(login_events.c.at < before)
+        return await self._write(lambda conn: conn.execute(query).rowcount)
 
     async def avatar_urls(self, containing: str) -> set[str]:
         url = users.c.avatar_url
@@ -330,8 +220,9 @@ class SqlStore:
         reason: str = ENDED_REVOKED,
         keep: str | None = None,
     ) -> int:
-        async with self._writing() as conn:
-            return await _revoke_user_sessions(conn, user_id, now, reason, keep)
+        return await self._write(
+            lambda conn: _revoke_user_sessions(conn, user_id, now, reason, keep)
+        )
 
     # -- accounts -------------------------------------------------------------------------
 
@@ -357,29 +248,34 @@ class SqlStore:
             )
             .order_by(sessions.c.last_seen_at.desc(), sessions.c.created_at.desc())
         )
-        async with self._writing() as conn:
-            hashes = list((await conn.scalars(live)).all())[max(cap - 1, 0) :]
+
+        def body(conn: Connection) -> list[str]:
+            hashes = list(conn.scalars(live).all())[max(cap - 1, 0) :]
             if hashes:
-                await conn.execute(
+                conn.execute(
                     update(sessions)
                     .where(sessions.c.token_hash.in_(hashes), sessions.c.revoked_at.is_(None))
                     .values(revoked_at=now, revoked_reason=ENDED_REPLACED)
                 )
-        return hashes
+            return hashes
+
+        return await self._write(body)
 
     async def disable_user(
         self, user_id: str, *, reason: str, ends_at: datetime | None, now: datetime
     ) -> User:
         changes = {"status": USER_DISABLED, "disabled_reason": reason, "disabled_ends_at": ends_at}
-        async with self._writing() as conn:
-            user = await _update_user(conn, user_id, changes, now)
-            await _revoke_user_sessions(conn, user_id, now, ENDED_DISABLED, None)
-        return user
+
+        def body(conn: Connection) -> User:
+            user = _update_user(conn, user_id, changes, now)
+            _revoke_user_sessions(conn, user_id, now, ENDED_DISABLED, None)
+            return user
+
+        return await self._write(body)
 
     async def enable_user(self, user_id: str, now: datetime) -> User:
         changes = {"status": USER_ACTIVE, "disabled_reason": None, "disabled_ends_at": None}
-        async with self._writing() as conn:
-            return await _update_user(conn, user_id, changes, now)
+        return await self._write(lambda conn: _update_user(conn, user_id, changes, now))
 
     async def due_deletions(self, now: datetime, *, limit: int = 100) -> list[str]:
         due = users.c.deletion_due_at
@@ -394,8 +290,7 @@ class SqlStore:
 
     async def add_account_event(self, event: AccountEvent) -> None:
         values = {c.name: getattr(event, c.name) for c in account_events.c if c.name != "id"}
-        async with self._writing() as conn:
-            await conn.execute(account_events.insert(), values)
+        await self._write(lambda conn: conn.execute(account_events.insert(), values))
 
     async def list_account_events(
         self, *, limit: int, user_id: str | None = None
@@ -408,26 +303,7 @@ class SqlStore:
         return [AccountEvent(**row._mapping) for row in rows]
 
     async def delete_user(self, user_id: str) -> bool:
-        async with self._writing() as conn:
-            row = (
-                await conn.execute(
-                    select(users.c.appid, users.c.openid).where(users.c.id == user_id)
-                )
-            ).first()
-            if row is None:
-                return False
-            await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
-            await conn.execute(
-                delete(wechat_sessions).where(
-                    wechat_sessions.c.appid == row.appid, wechat_sessions.c.openid == row.openid
-                )
-            )
-            await conn.execute(delete(login_events).where(login_events.c.user_id == user_id))
-            await conn.execute(
-                update(account_events).where(account_events.c.user_id == user_id).values(ip=None)
-            )
-            await conn.execute(delete(users).where(users.c.id == user_id))
-        return True
+        return await self._write(lambda conn: _delete_user(conn, user_id))
 
     async def set_phone(self, user_id: str, phone: str, country_code: str, now: datetime) -> User:
         return await self.update_user(
@@ -443,16 +319,36 @@ class SqlStore:
         """
         deleted = 0
         while True:
-            async with self._writing() as conn:
-                count = (await conn.execute(self._expired_batch(before, batch_size))).rowcount
+            count = await self._write(self._expired_batch(before, batch_size))
             deleted += count
             if count < batch_size:
                 return deleted
 
-    def _expired_batch(self, before: datetime, batch_size: int) -> Delete:
+    def _expired_batch(self, before: datetime, batch_size: int) -> Callable[[Connection], int]:
+        """One batch of the expired sessions deleted: how many."""
+        query = self._expired_query(before, batch_size)
+        return lambda conn: conn.execute(query).rowcount
+
+    def _expired_query(self, before: datetime, batch_size: int) -> Delete:
         expired = sessions.c.idle_expires_at < before
         if self._dialect in ("mysql", "mariadb"):
             # MySQL takes no LIMIT in an IN subquery, but a LIMIT on DELETE itself.
             return delete(sessions).where(expired).with_dialect_options(mysql_limit=batch_size)
         batch = select(sessions.c.token_hash).where(expired).limit(batch_size)
         return delete(sessions).where(sessions.c.token_hash.in_(batch))
+
+
+def _delete_user(conn: Connection, user_id: str) -> bool:
+    row = conn.execute(select(users.c.appid, users.c.openid).where(users.c.id == user_id)).first()
+    if row is None:
+        return False
+    conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+    conn.execute(
+        delete(wechat_sessions).where(
+            wechat_sessions.c.appid == row.appid, wechat_sessions.c.openid == row.openid
+        )
+    )
+    conn.execute(delete(login_events).where(login_events.c.user_id == user_id))
+    conn.execute(update(account_events).where(account_events.c.user_id == user_id).values(ip=None))
+    conn.execute(delete(users).where(users.c.id == user_id))
+    return True
