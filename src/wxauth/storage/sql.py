@@ -43,7 +43,9 @@ from wxauth.storage.writes import (
     event_values,
     writes_for,
 )
-from wxauth.storage.writes import user_of as _user
+from wxauth.storage.writes import user_of
+
+_user = user_of  # (tests and older callers import it from here)
 
 T = TypeVar("T")
 
