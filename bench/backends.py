@@ -103,39 +103,43 @@ async def scratch(kind: str) -> AsyncIterator[Backend]:
             await _mariadb(f"DROP DATABASE IF EXISTS `{name}`")
 
 
-def _named(names: tuple[str, ...]) -> list[psutil.Process]:
-    found = []
+def _cpu_by_pid(names: tuple[str, ...]) -> dict[int, float]:
+    """CPU seconds so far of every process called one of ``names`` (PostgreSQL forks one
+    per connection, so they are looked up anew each time)."""
+    found = {}
     for process in psutil.process_iter(["name"]):
-        if process.info["name"] in names:
-            found.append(process)
-    return found
-
-
-def _cpu_s(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for process in processes:
+        if process.info["name"] not in names:
+            continue
         try:
             times = process.cpu_times()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        total += times.user + times.system
-    return total
+        found[process.pid] = times.user + times.system
+    return found
+
+
+Snapshot = tuple[dict[int, float], dict[int, float]]
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two looks (a process new since the first counts whole)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 class ServiceCpu:
-    """The CPU of the database's processes and Redis's, found by name when built."""
+    """The CPU of the database's processes and Redis's."""
 
     def __init__(self, kind: str) -> None:
         self.label = "PostgreSQL" if kind == "postgresql" else "MariaDB"
-        self._database = _named(DATABASE_PROCESSES[kind])
-        self._redis = _named(REDIS_PROCESSES)
+        self._names = DATABASE_PROCESSES[kind]
 
-    def snapshot(self) -> tuple[float, float]:
-        return _cpu_s(self._database), _cpu_s(self._redis)
+    def snapshot(self) -> Snapshot:
+        return _cpu_by_pid(self._names), _cpu_by_pid(REDIS_PROCESSES)
 
-    def note(self, before: tuple[float, float], elapsed_s: float) -> str:
+    def note(self, before: Snapshot, elapsed_s: float) -> str:
         """ "PostgreSQL CPU 41%; Redis CPU 9%" since ``before`` (of one core)."""
-        db_s, redis_s = (a - b for a, b in zip(self.snapshot(), before, strict=True))
+        after = self.snapshot()
+        db_s, redis_s = _spent(before[0], after[0]), _spent(before[1], after[1])
         elapsed_s = elapsed_s or 1e-9
         return (
             f"{self.label} CPU {100 * db_s / elapsed_s:.0f}%; "

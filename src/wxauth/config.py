@@ -204,7 +204,7 @@ class Settings(BaseSettings):
     # server and command on the database, stays below what it allows (PostgreSQL's
     # max_connections, 100 by default, less its superuser_reserved_connections; MySQL's
     # max_connections, 151). See docs/deployment.md.
-    database_pool_size: int = Field(default=10, ge=1, le=1000)
+    database_pool_size: int = Field(default=20, ge=1, le=1000)
     database_max_overflow: int = Field(default=0, ge=0, le=1000)
     database_pool_timeout: float = Field(default=5.0, gt=0, le=120)
 

@@ -26,7 +26,7 @@ class PoolSize:
     boundary). Each process may hold ``size + overflow``: workers x that, over every process
     on the database, must stay below what the server allows."""
 
-    size: int = 10
+    size: int = 20
     overflow: int = 0
     timeout: float = 5.0
 

@@ -41,9 +41,9 @@ from wxauth.storage.writes import (
     SELECT_USER_BY_OPENID,
     Writes,
     event_values,
+    user_of,
     writes_for,
 )
-from wxauth.storage.writes import user_of
 
 _user = user_of  # (tests and older callers import it from here)
 
