@@ -172,6 +172,8 @@ avatar_images = Table(
     ),
     Column("stored_at", UTCDateTime, nullable=False),
     Index("ix_avatar_images_stored_at", "stored_at"),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
 )
 
 # Users and sessions are read with labelled columns, so that one row can carry both.
