@@ -161,7 +161,8 @@ class Wiring:
     @cached_property
     def avatar_storage(self) -> AvatarStorage:
         if self.settings.avatar_storage == "database":
-            return SqlAvatarStorage(self.engine)
+            sqlite = self.engine.dialect.name == "sqlite"
+            return SqlAvatarStorage(self.engine, writes=self.sql_store.writes if sqlite else None)
         return LocalAvatarStorage(self.settings.avatar_dir)
 
     # -- the core -----------------------------------------------------------------------
