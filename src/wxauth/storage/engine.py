@@ -30,10 +30,6 @@ class PoolSize:
     overflow: int = 0
     timeout: float = 5.0
 
-    @property
-    def most(self) -> int:
-        return self.size + self.overflow
-
 
 def create_engine(url: str, *, pool: PoolSize | None = None, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url`` with the per-backend settings wxauth relies on.
