@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from wxauth.core.insights import Count, EventQuery, LoginCount, bucket_start, phone_tail
@@ -264,7 +264,9 @@ class MemoryStore:
         found = [
             u for u in self.users.values() if (appid is None or u.appid == appid) and matches(u)
         ]
-        found.sort(key=lambda u: (u.created_at.timestamp() if u.created_at else 0.0, u.id), reverse=True)
+        found.sort(
+            key=lambda u: (u.created_at.timestamp() if u.created_at else 0.0, u.id), reverse=True
+        )
         return found[:limit]
 
     async def login_counts(
@@ -306,6 +308,10 @@ class MemoryStore:
             )
 
         return list(itertools.islice(filter(matches, reversed(self.events)), query.limit))
+
+
+def since_epoch() -> datetime:
+    return datetime.fromtimestamp(0, tz=UTC)
 
 
 def _by_key(item: tuple[tuple[datetime, str, str | None], int]) -> tuple[datetime, str, str]:

@@ -13,6 +13,7 @@ from sqlalchemy import Delete, Row, bindparam, delete, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from wxauth.core.insights import Count, EventQuery, LoginCount
 from wxauth.core.models import (
     ENDED_DISABLED,
     ENDED_REPLACED,
@@ -25,11 +26,10 @@ from wxauth.core.models import (
     Session,
     User,
 )
-from wxauth.core.insights import Count, EventQuery, LoginCount
 from wxauth.errors import NotFound
+from wxauth.storage import insights_sql
 from wxauth.storage.boundary import translated
 from wxauth.storage.engine import sqlite_thread_engine
-from wxauth.storage import insights_sql
 from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.login_sql import LoginStatements
 from wxauth.storage.sqlite_reads import sqlite_reads
