@@ -186,10 +186,11 @@ async def test_sign_out_ends_the_session(console: tuple[Harness, Wiring]) -> Non
     assert (await h.api.get("/console/dashboard")).status_code == 303
 
 
-async def test_docs_are_served_from_local_assets(harness: Harness) -> None:
-    page = await harness.api.get("/docs")
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+async def test_docs_are_served_from_local_assets(harness: Harness, path: str) -> None:
+    page = await harness.api.get(path)
     assert page.status_code == 200
-    scripts = re.findall(r'(?:src|href)="([^"]+)"', page.text)
-    assert scripts and all(url.startswith("/") for url in scripts), scripts
-    for url in scripts:
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(url.startswith("/") for url in assets), assets
+    for url in assets:
         assert (await harness.api.get(url)).status_code == 200, url

@@ -503,7 +503,10 @@ class StoreContract:
             profile={"nickname": "熊猫_fan"},
         )  # fmt: skip
         await store.set_phone(panda.id, "+8613800001234", "86", NOW)
-        ids = lambda users: [u.id for u in users]  # noqa: E731
+
+        def ids(users: list[User]) -> list[str]:
+            return [u.id for u in users]
+
         assert ids(await store.search_users(panda.id)) == [panda.id]
         assert ids(await store.search_users("o-panda")) == [panda.id]
         assert ids(await store.search_users("u-panda")) == [panda.id]

@@ -60,7 +60,7 @@ def create_app(
         summary="Login and session service for WeChat Mini Programs.",
         lifespan=lifespan,
         docs_url=None,  # served by install_docs, from local assets
-        redoc_url=None,
+        redoc_url=None,  # likewise
         responses={
             413: {"model": ErrorBody, "description": "payload_too_large"},
             500: {"model": ErrorBody, "description": "internal_error or server_misconfigured"},
