@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from wxauth import __version__
-from wxauth.api import errors
+from wxauth.api import errors, openapi
 from wxauth.api.clientip import ClientIp
 from wxauth.api.docs import install_docs
 from wxauth.api.metrics import Metrics, MetricsMiddleware
@@ -78,6 +78,7 @@ def create_app(
         client_ip=ClientIp(settings.trusted_proxies, settings.client_ip_header),
     )
     errors.install(app)
+    openapi.install(app)
     for module in (auth, me, account, health, phone, avatar, introspect):
         app.include_router(module.router)
     install_docs(app)
