@@ -1,7 +1,7 @@
 """operators: console accounts, their sessions and their actions
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0007
 Create Date: 2026-12-10
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from wxauth.storage.tables import UTCDateTime
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
