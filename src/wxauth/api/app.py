@@ -61,6 +61,10 @@ def create_app(
         responses={
             413: {"model": ErrorBody, "description": "payload_too_large"},
             500: {"model": ErrorBody, "description": "internal_error or server_misconfigured"},
+            503: {
+                "model": ErrorBody,
+                "description": "storage_unavailable: the database cannot serve right now",
+            },
         },
     )
     app.state.wxauth = ApiState(
