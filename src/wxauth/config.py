@@ -200,6 +200,14 @@ class Settings(BaseSettings):
     session_cap: int = Field(default=0, ge=0)
     account_deletion_grace: int = Field(default=0, ge=0)
     rate_limit_export: int = Field(default=1, ge=0)
+    # The operator console under /console: off unless asked for. Operator sessions end when
+    # unused for console_idle_ttl seconds and console_max_ttl after sign-in; failed sign-ins
+    # are counted per operator name and per address in each rate-limit window.
+    console: bool = False
+    console_idle_ttl: int = Field(default=30 * 60, gt=0)
+    console_max_ttl: int = Field(default=12 * 3600, gt=0)
+    rate_limit_console_signin_name: int = Field(default=5, ge=0)
+    rate_limit_console_signin_ip: int = Field(default=20, ge=0)
 
     # Database connections per process (PostgreSQL, MySQL/MariaDB): a pool of this many, this
     # many more when all are busy, and how long a request waits for one before it answers

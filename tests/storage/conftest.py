@@ -14,7 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.services import MARIADB_PORT, POSTGRES_PORT, REDIS_PORT, require, unavailable
 from wxauth.storage.engine import create_engine
 from wxauth.storage.migrate import upgrade
-from wxauth.storage.tables import account_events, login_events, sessions, users, wechat_sessions
+from wxauth.storage.tables import (
+    account_events,
+    login_events,
+    operator_events,
+    operator_sessions,
+    operators,
+    sessions,
+    users,
+    wechat_sessions,
+)
 
 POSTGRES_USERS = ("postgres", "root")
 
@@ -122,5 +131,7 @@ async def emptied(url: str) -> AsyncEngine:
     engine = create_engine(url)
     async with engine.begin() as conn:
         for table in (account_events, login_events, sessions, wechat_sessions, users):
+            await conn.execute(delete(table))
+        for table in (operator_events, operator_sessions, operators):
             await conn.execute(delete(table))
     return engine
