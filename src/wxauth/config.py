@@ -197,6 +197,10 @@ class Settings(BaseSettings):
     session_cap: int = Field(default=0, ge=0)
     account_deletion_grace: int = Field(default=0, ge=0)
     rate_limit_export: int = Field(default=1, ge=0)
+    # Signed access tokens (POST /v1/token, /.well-known/jwks.json): a JWT's life in seconds
+    # (its revocation bound) and its issuer (default: public_url, else the server's URL).
+    jwt_ttl: int = Field(default=300, ge=1, le=86_400)
+    jwt_issuer: str | None = None
 
     @classmethod
     def settings_customise_sources(
