@@ -158,7 +158,7 @@ def test_service_key_entries_bare_and_scoped() -> None:
     ],
 )
 def test_bad_scoped_entries_are_refused(entry: str) -> None:
-    with pytest.raises(ValueError, match="WXAUTH_SERVICE_KEYS|appid"):
+    with pytest.raises(ValueError, match=r"WXAUTH_SERVICE_KEYS|appid"):
         Settings(service_keys=[SecretStr(entry)])
     with pytest.raises(ValueError):
         Settings(service_keys=entry)
