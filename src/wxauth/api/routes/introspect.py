@@ -83,6 +83,7 @@ async def read_request(request: Request) -> IntrospectRequest:
     "/introspect",
     response_model_exclude_unset=True,
     responses={
+        400: {"model": ErrorBody, "description": "a body that is not JSON or UTF-8 form data"},
         401: {"model": ErrorBody, "description": "the service key is missing or wrong"},
         403: {"model": ErrorBody, "description": "the service key may not introspect"},
         429: {"model": ErrorBody, "description": "too many wrong service keys from the address"},

@@ -31,7 +31,11 @@ def issuer(state: ApiState, request: Request) -> str:
 
 @router.post(
     "/v1/token",
-    responses={401: {"model": ErrorBody, "description": "the session token is not valid"}},
+    responses={
+        401: {"model": ErrorBody, "description": "the session token is not valid"},
+        403: {"model": ErrorBody, "description": "account_disabled"},
+        429: {"model": ErrorBody, "description": "the token's request budget is spent"},
+    },
 )
 async def token(
     request: Request, response: Response, auth: AuthDep, state: StateDep

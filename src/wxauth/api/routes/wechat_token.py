@@ -31,9 +31,11 @@ router = APIRouter(prefix="/v1/wechat", tags=["integrations"])
 
 REFRESHES = "access-token-refresh"
 ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorBody, "description": "an appid this server is not configured for"},
+    422: {"model": ErrorBody, "description": "no appid, or a malformed body"},
     401: {"model": ErrorBody, "description": "the service key is missing or wrong"},
     403: {"model": ErrorBody, "description": "the service key may not have this app's token"},
-    429: {"model": ErrorBody, "description": "too many refreshes for the app"},
+    429: {"model": ErrorBody, "description": "too many refreshes, or wrong service keys"},
 }
 
 
