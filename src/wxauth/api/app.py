@@ -71,6 +71,7 @@ def create_app(
         responses={
             413: {"model": ErrorBody, "description": "payload_too_large"},
             500: {"model": ErrorBody, "description": "internal_error or server_misconfigured"},
+            503: {"model": ErrorBody, "description": "storage_unavailable (Retry-After)"},
         },
     )
     app.state.wxauth = ApiState(
