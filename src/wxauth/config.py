@@ -252,6 +252,14 @@ class Settings(BaseSettings):
     # WeChat's access_token relayed to service keys (GET /v1/wechat/access-token): refreshes
     # of a token a caller says WeChat refused, per app per rate-limit window (0: no limit).
     rate_limit_access_token_refresh: int = Field(default=3, ge=0)
+    # The operator console under /console: off unless asked for. Operator sessions end when
+    # unused for console_idle_ttl seconds and console_max_ttl after sign-in; failed sign-ins
+    # are counted per operator name and per address in each rate-limit window.
+    console: bool = False
+    console_idle_ttl: int = Field(default=30 * 60, gt=0)
+    console_max_ttl: int = Field(default=12 * 3600, gt=0)
+    rate_limit_console_signin_name: int = Field(default=5, ge=0)
+    rate_limit_console_signin_ip: int = Field(default=20, ge=0)
 
     @classmethod
     def settings_customise_sources(

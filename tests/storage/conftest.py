@@ -17,6 +17,9 @@ from wxauth.storage.migrate import upgrade
 from wxauth.storage.tables import (
     account_events,
     login_events,
+    operator_events,
+    operator_sessions,
+    operators,
     sessions,
     signing_keys,
     users,
@@ -130,5 +133,7 @@ async def emptied(url: str) -> AsyncEngine:
     async with engine.begin() as conn:
         tables = (account_events, login_events, sessions, wechat_sessions, users, signing_keys)
         for table in tables:
+            await conn.execute(delete(table))
+        for table in (operator_events, operator_sessions, operators):
             await conn.execute(delete(table))
     return engine

@@ -1,7 +1,7 @@
 """signing keys for access JWTs (POST /v1/token, /.well-known/jwks.json)
 
 Revision ID: 0005
-Revises: 0007
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from wxauth.storage.tables import UTCDateTime
 
 revision = "0005"
-down_revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
