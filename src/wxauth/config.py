@@ -14,6 +14,7 @@ import itertools
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -102,6 +103,50 @@ def check_service_key(key: str) -> None:
             " random characters (not a word, a pattern or a repeated character); make one"
             ' with `python -c "import secrets; print(secrets.token_urlsafe(32))"`'
         )
+
+
+# Service key scopes: a WXAUTH_SERVICE_KEYS entry is a bare KEY (every scope, every app: the
+# original form) or NAME:KEY:SCOPES:APPS, SCOPES joined by "+" and APPS by "|", "*" for all.
+SCOPE_INTROSPECT = "introspect"
+SCOPE_ACCESS_TOKEN = "access_token"  # noqa: S105 - a scope's name
+SERVICE_SCOPES = frozenset({SCOPE_INTROSPECT, SCOPE_ACCESS_TOKEN})
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceKey:
+    """One service key and what it may do: ``appids`` None means every app."""
+
+    name: str
+    key: SecretStr
+    scopes: frozenset[str]
+    appids: frozenset[str] | None
+
+    def allows(self, scope: str, appid: str | None = None) -> bool:
+        if scope not in self.scopes:
+            return False
+        return appid is None or self.appids is None or appid in self.appids
+
+
+def parse_service_key(entry: str) -> ServiceKey:
+    """``KEY`` or ``NAME:KEY:SCOPES:APPS`` (see above); the key's strength is checked."""
+    parts = entry.split(":")
+    if len(parts) != 4:
+        check_service_key(entry)
+        return ServiceKey("default", SecretStr(entry), SERVICE_SCOPES, None)
+    name, key, scopes, apps = (part.strip() for part in parts)
+    check_service_key(key)
+    wanted = SERVICE_SCOPES if scopes == "*" else frozenset(filter(None, scopes.split("+")))
+    unknown = sorted(wanted - SERVICE_SCOPES)
+    if not name or not wanted or unknown:
+        refused = f"; not {', '.join(unknown)}" if unknown else ""
+        raise ValueError(
+            f"WXAUTH_SERVICE_KEYS: the key named {name!r} needs a name and scopes from "
+            f"{' + '.join(sorted(SERVICE_SCOPES))} (or *){refused}"
+        )
+    appids = None if apps == "*" else frozenset(check_appid(a) for a in apps.split("|") if a)
+    if appids is not None and not appids:
+        raise ValueError(f"WXAUTH_SERVICE_KEYS: the key named {name!r} names no app (or *)")
+    return ServiceKey(name, SecretStr(key), wanted, appids)
 
 
 def _mostly_sequential(key: str) -> bool:
@@ -200,6 +245,13 @@ class Settings(BaseSettings):
     session_cap: int = Field(default=0, ge=0)
     account_deletion_grace: int = Field(default=0, ge=0)
     rate_limit_export: int = Field(default=1, ge=0)
+    # Signed access tokens (POST /v1/token, /.well-known/jwks.json): a JWT's life in seconds
+    # (its revocation bound) and its issuer (default: public_url, else the server's URL).
+    jwt_ttl: int = Field(default=300, ge=1, le=86_400)
+    jwt_issuer: str | None = None
+    # WeChat's access_token relayed to service keys (GET /v1/wechat/access-token): refreshes
+    # of a token a caller says WeChat refused, per app per rate-limit window (0: no limit).
+    rate_limit_access_token_refresh: int = Field(default=3, ge=0)
     # The operator console under /console: off unless asked for. Operator sessions end when
     # unused for console_idle_ttl seconds and console_max_ttl after sign-in; failed sign-ins
     # are counted per operator name and per address in each rate-limit window.
@@ -273,7 +325,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_service_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
         for key in value:
-            check_service_key(key.get_secret_value())
+            parse_service_key(key.get_secret_value())
         return value
 
     @field_validator("trusted_proxies")
@@ -298,6 +350,10 @@ class Settings(BaseSettings):
     def default_appid(self) -> str | None:
         """The appid to use when a login names none: only when exactly one app is configured."""
         return next(iter(self.apps)) if len(self.apps) == 1 else None
+
+    def service_key_grants(self) -> list[ServiceKey]:
+        """The service keys with their scopes and apps (a bare key may do everything)."""
+        return [parse_service_key(key.get_secret_value()) for key in self.service_keys]
 
     def secret_key_bytes(self) -> list[bytes]:
         return [check_secret_key(key.get_secret_value()) for key in self.secret_keys]

@@ -25,6 +25,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wxauth.config import Settings
+from wxauth.core.access_jwt import AccessJwts
 from wxauth.core.accounts import Accounts
 from wxauth.core.avatar import AvatarRules, Avatars, AvatarStorage
 from wxauth.core.cache import CachedStore, LocalSessionCache, SessionCache
@@ -223,6 +224,14 @@ class Wiring:
             store=self.store,
             rules=AvatarRules(max_bytes=self.settings.avatar_max_bytes),
             clock=self.clock,
+        )
+
+    @cached_property
+    def access_jwts(self) -> AccessJwts:
+        """Access JWTs for other services (``POST /v1/token``) and the JWKS: the store and
+        the at-rest keyring (signing keys are stored encrypted)."""
+        return AccessJwts(
+            store=self.store, keyring=self.keyring, ttl=self.settings.jwt_ttl, clock=self.clock
         )
 
     # -- WeChat -------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from wxauth.storage.tables import (
     operator_sessions,
     operators,
     sessions,
+    signing_keys,
     users,
     wechat_sessions,
 )
@@ -130,7 +131,8 @@ async def emptied(url: str) -> AsyncEngine:
     """An engine on ``url`` whose tables have been emptied."""
     engine = create_engine(url)
     async with engine.begin() as conn:
-        for table in (account_events, login_events, sessions, wechat_sessions, users):
+        tables = (account_events, login_events, sessions, wechat_sessions, users, signing_keys)
+        for table in tables:
             await conn.execute(delete(table))
         for table in (operator_events, operator_sessions, operators):
             await conn.execute(delete(table))

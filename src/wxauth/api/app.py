@@ -15,7 +15,17 @@ from wxauth.api.docs import install_docs
 from wxauth.api.metrics import Metrics, MetricsMiddleware
 from wxauth.api.middleware import RequestContext
 from wxauth.api.ratelimit import RateLimiter
-from wxauth.api.routes import account, auth, avatar, health, introspect, me, phone
+from wxauth.api.routes import (
+    account,
+    auth,
+    avatar,
+    health,
+    introspect,
+    me,
+    phone,
+    tokens,
+    wechat_token,
+)
 from wxauth.api.schemas import ErrorBody
 from wxauth.api.state import ApiState
 from wxauth.config import Settings
@@ -83,7 +93,7 @@ def create_app(
     )
     errors.install(app)
     openapi.install(app)
-    for module in (auth, me, account, health, phone, avatar, introspect):
+    for module in (auth, me, account, health, phone, avatar, introspect, tokens, wechat_token):
         app.include_router(module.router)
     install_docs(app)
     if settings.console:

@@ -23,6 +23,7 @@ from wxauth.core.models import (
     LoginEvent,
     LoginRecord,
     Session,
+    SigningKey,
     User,
 )
 from wxauth.errors import NotFound
@@ -35,6 +36,7 @@ from wxauth.storage.tables import (
     account_events,
     login_events,
     sessions,
+    signing_keys,
     users,
     wechat_sessions,
 )
@@ -340,6 +342,34 @@ class SqlStore:
             return delete(sessions).where(expired).with_dialect_options(mysql_limit=batch_size)
         batch = select(sessions.c.token_hash).where(expired).limit(batch_size)
         return delete(sessions).where(sessions.c.token_hash.in_(batch))
+
+    # -- signing keys (access JWTs) ---------------------------------------------------------
+
+    async def add_signing_key(self, key: SigningKey) -> None:
+        values = {c.name: getattr(key, c.name) for c in signing_keys.c}
+        async with self._writing() as conn:
+            await conn.execute(
+                update(signing_keys)
+                .where(signing_keys.c.retired_at.is_(None))
+                .values(retired_at=key.created_at)
+            )
+            await conn.execute(signing_keys.insert(), values)
+
+    async def list_signing_keys(self) -> list[SigningKey]:
+        query = select(signing_keys).order_by(
+            signing_keys.c.created_at.desc(), signing_keys.c.kid.desc()
+        )
+        async with self._reading() as conn:
+            rows = (await conn.execute(query)).all()
+        return [SigningKey(**row._mapping) for row in rows]
+
+    async def delete_signing_keys(self, retired_before: datetime) -> int:
+        retired = signing_keys.c.retired_at
+        async with self._writing() as conn:
+            result = await conn.execute(
+                delete(signing_keys).where(retired.is_not(None), retired < retired_before)
+            )
+        return result.rowcount
 
     # -- the operator console (queries in wxauth.storage.insights_sql) --------------------
 
