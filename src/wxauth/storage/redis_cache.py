@@ -36,7 +36,6 @@ once (by the health object), not once per request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from datetime import datetime
@@ -57,6 +56,7 @@ log = logging.getLogger(__name__)
 TOMBSTONE = b"-"
 TOMBSTONE_TTL_MS = int(2 * MAX_FILL_AGE_S * 1000)  # outlives any fill that may race it
 RECONNECT_DELAY_S = 1.0
+LISTEN_POLL_S = 0.5  # how often the invalidation listener looks up from the channel
 T = TypeVar("T", Session, User)
 
 # A session and its user in one round trip. KEYS: session, epoch; ARGV: the user key prefix.
@@ -162,6 +162,7 @@ class RedisSessionCache:
         self._get = redis.register_script(GET_SCRIPT)
         self._put = redis.register_script(PUT_SCRIPT)
         self._listener: asyncio.Task[None] | None = None
+        self._closed = False
         self.subscribed = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -252,17 +253,26 @@ class RedisSessionCache:
             self._listener = asyncio.get_running_loop().create_task(self._follow())
 
     async def _follow(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self.channel)
                     self.local.clear()  # messages may have been missed while away
                     self.subscribed.set()
-                    async for message in pubsub.listen():
-                        if message["type"] == "message":
+                    # Polled rather than awaited for ever: redis-py's listen() can swallow a
+                    # cancellation, and aclose() must not wait on it.
+                    while not self._closed:
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=LISTEN_POLL_S
+                        )
+                        if message is not None and message["type"] == "message":
                             self._drop(message["data"])
             except self._errors as exc:
                 self.subscribed.clear()
+                if self._closed:
+                    # redis-py may turn the cancellation of aclose() into a connection
+                    # error: the listener is done, not Redis.
+                    return
                 self.health.failed(exc, what="Redis (the cache's invalidation channel)")
                 await asyncio.sleep(RECONNECT_DELAY_S)
 
@@ -274,10 +284,11 @@ class RedisSessionCache:
             self.local.evict_user(ident)
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            # It ends at its next poll at the latest, whatever became of the cancellation.
+            await asyncio.wait([self._listener], timeout=2 * LISTEN_POLL_S)
             self._listener = None
         self.local.clear()
 
