@@ -197,6 +197,9 @@ class Settings(BaseSettings):
     session_cap: int = Field(default=0, ge=0)
     account_deletion_grace: int = Field(default=0, ge=0)
     rate_limit_export: int = Field(default=1, ge=0)
+    # Apps registry (multi-tenancy): seconds between a process's reloads of the registry,
+    # the bound on how long another process still serves an app after it is disabled.
+    app_registry_ttl: float = Field(default=0.5, gt=0, le=60)
 
     @classmethod
     def settings_customise_sources(

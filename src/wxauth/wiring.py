@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wxauth.config import Settings
 from wxauth.core.accounts import Accounts
+from wxauth.core.apps import AppRegistry, RegistrySecrets
 from wxauth.core.avatar import AvatarRules, Avatars, AvatarStorage
 from wxauth.core.cache import CachedStore, LocalSessionCache, SessionCache
 from wxauth.core.codes import WeChatWithCodeGuard
@@ -158,13 +159,23 @@ class Wiring:
     # -- the core -----------------------------------------------------------------------
 
     @cached_property
+    def registry(self) -> AppRegistry:
+        """The apps served: the store's registry, reloaded every ``app_registry_ttl``
+        seconds, plus those of ``WXAUTH_APPS`` (whose secrets win)."""
+        return AppRegistry(
+            self.store, seed=app_secrets(self.settings), ttl=self.settings.app_registry_ttl
+        )
+
+    @cached_property
     def policy(self) -> SessionPolicy:
         return session_policy(self.settings)
 
     @cached_property
     def authenticator(self) -> Authenticator:
         """Token checks and logout: needs the store only (no WeChat, no at-rest key)."""
-        return Authenticator(store=self.store, policy=self.policy, clock=self.clock)
+        return Authenticator(
+            store=self.store, policy=self.policy, clock=self.clock, registry=self.registry
+        )
 
     @cached_property
     def accounts(self) -> Accounts:
@@ -192,6 +203,8 @@ class Wiring:
             clock=self.clock,
             audit_retention=timedelta(days=self.settings.audit_retention_days),
             accounts=self.accounts,
+            registry=self.registry,
+            keyring=self.keyring,
         )
 
     @cached_property
@@ -257,7 +270,7 @@ class Wiring:
         api = ServerApi(self.wechat)
         tokens = AccessTokens(
             api,
-            app_secrets(self.settings),
+            RegistrySecrets(self.registry, lambda: self.keyring),
             stable=self.settings.access_token_api == "stable",  # noqa: S105 - a choice
             margin=self.settings.access_token_margin,
             shared=shared,

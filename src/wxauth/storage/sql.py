@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Delete, Row, bindparam, delete, select, text, update
+from sqlalchemy import Delete, Insert, Row, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -20,6 +21,7 @@ from wxauth.core.models import (
     USER_ACTIVE,
     USER_DISABLED,
     AccountEvent,
+    App,
     LoginEvent,
     LoginRecord,
     Session,
@@ -36,7 +38,10 @@ from wxauth.storage.tables import (
     SESSION_COLUMNS,
     USER_COLUMNS,
     account_events,
+    apps,
+    component_tickets,
     login_events,
+    persons,
     sessions,
     users,
     wechat_sessions,
@@ -456,3 +461,124 @@ class SqlStore:
             return delete(sessions).where(expired).with_dialect_options(mysql_limit=batch_size)
         batch = select(sessions.c.token_hash).where(expired).limit(batch_size)
         return delete(sessions).where(sessions.c.token_hash.in_(batch))
+
+    # -- apps, persons and the platform ---------------------------------------------------
+
+    def _insert_ignore(self, table: Any, values: dict[str, Any]) -> Insert:
+        """An insert that does nothing when the row (by any unique key) is there."""
+        if self._dialect == "postgresql":
+            return postgresql.insert(table).values(values).on_conflict_do_nothing()
+        if self._dialect == "sqlite":
+            return sqlite.insert(table).values(values).on_conflict_do_nothing()
+        return mysql.insert(table).values(values).prefix_with("IGNORE")
+
+    async def save_app(self, app: App) -> App:
+        values = {c.name: getattr(app, c.name) for c in apps.c}
+        now = app.updated_at or app.created_at
+        values["created_at"] = app.created_at or now
+        values["updated_at"] = now
+        async with self._writing() as conn:
+            await conn.execute(delete(apps).where(apps.c.appid == app.appid))
+            await conn.execute(apps.insert(), values)
+        return App(**values)
+
+    async def get_app(self, appid: str) -> App | None:
+        async with self._reading() as conn:
+            row = (await conn.execute(select(apps).where(apps.c.appid == appid))).first()
+        return None if row is None else App(**row._mapping)
+
+    async def list_apps(self) -> list[App]:
+        async with self._reading() as conn:
+            rows = (await conn.execute(select(apps).order_by(apps.c.appid))).all()
+        return [App(**row._mapping) for row in rows]
+
+    async def revoke_app_sessions(self, appid: str, now: datetime, *, reason: str) -> int:
+        async with self._writing() as conn:
+            result = await conn.execute(
+                update(sessions)
+                .where(sessions.c.appid == appid, sessions.c.revoked_at.is_(None))
+                .values(revoked_at=now, revoked_reason=reason)
+            )
+        return result.rowcount
+
+    async def link_person(self, user_id: str, unionid: str, now: datetime) -> User:
+        async with self._writing() as conn:
+            row = (await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))).first()
+            if row is None:
+                raise NotFound("No such user.")
+            own = _user(row).person
+            # The unique unionid settles a race: every linker then reads the one row.
+            person = {"id": own, "unionid": unionid, "merged_into": None, "created_at": now}
+            await conn.execute(self._insert_ignore(persons, person))
+            found = (
+                await conn.execute(select(persons.c.id).where(persons.c.unionid == unionid))
+            ).scalar_one_or_none()
+            target = own if found is None else await _resolved(conn, found)
+            changes = {"person_id": target, "unionid": func.coalesce(users.c.unionid, unionid)}
+            return await _update_user(conn, user_id, changes, now)
+
+    async def person_users(self, person_id: str) -> list[User]:
+        linked = users.c.person_id == person_id
+        itself = (users.c.id == person_id) & users.c.person_id.is_(None)
+        query = select(*USER_COLUMNS).where(linked | itself).order_by(users.c.created_at)
+        async with self._reading() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_user(row) for row in rows]
+
+    async def set_person(
+        self, user_ids: Sequence[str], person_id: str, *, merged: str | None, now: datetime
+    ) -> int:
+        async with self._writing() as conn:
+            moved = 0
+            if user_ids:
+                result = await conn.execute(
+                    update(users)
+                    .where(users.c.id.in_(list(user_ids)))
+                    .values(person_id=person_id, updated_at=now)
+                )
+                moved = result.rowcount
+            if merged is not None:
+                mark = update(persons).where(persons.c.id == merged).values(merged_into=person_id)
+            else:
+                mark = update(persons).where(persons.c.id == person_id).values(merged_into=None)
+            await conn.execute(mark)
+        return moved
+
+    async def save_component_ticket(
+        self, component_appid: str, ticket_enc: str, received_at: datetime
+    ) -> None:
+        table = component_tickets
+        values = {
+            "component_appid": component_appid,
+            "ticket_enc": ticket_enc,
+            "received_at": received_at,
+        }
+        async with self._writing() as conn:
+            await conn.execute(self._insert_ignore(table, values))
+            await conn.execute(
+                update(table)
+                .where(table.c.component_appid == component_appid)
+                .where(table.c.received_at <= received_at)
+                .values(ticket_enc=ticket_enc, received_at=received_at)
+            )
+
+    async def get_component_ticket(self, component_appid: str) -> tuple[str, datetime] | None:
+        table = component_tickets
+        query = select(table.c.ticket_enc, table.c.received_at).where(
+            table.c.component_appid == component_appid
+        )
+        async with self._reading() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else (row.ticket_enc, row.received_at)
+
+
+async def _resolved(conn: AsyncConnection, person_id: str) -> str:
+    """Follow operators' merges from ``person_id`` to the person its users are now in."""
+    for _ in range(16):  # merges form short chains; never loop on a cycle
+        merged = (
+            await conn.execute(select(persons.c.merged_into).where(persons.c.id == person_id))
+        ).scalar_one_or_none()
+        if merged is None:
+            break
+        person_id = merged
+    return person_id
