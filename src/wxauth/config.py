@@ -40,7 +40,10 @@ APPID = re.compile(r"wx[0-9a-f]{16}", re.IGNORECASE)
 # file's name, and the integrations' VerifierSettings (another backend's process).
 OTHER_ENV_NAMES = frozenset(
     {"WXAUTH_CONFIG", "WXAUTH_VERIFIER", "WXAUTH_SERVER_URL", "WXAUTH_SERVICE_KEY"}
-    | {f"WXAUTH_VERIFY_{name}" for name in ("CACHE_TTL", "NEGATIVE_TTL", "CACHE_SIZE", "TIMEOUT")}
+    | {
+        f"WXAUTH_VERIFY_{name}"
+        for name in ("CACHE_TTL", "NEGATIVE_TTL", "CACHE_SIZE", "TIMEOUT", "APPID")
+    }
 )
 
 

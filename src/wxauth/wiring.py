@@ -31,6 +31,7 @@ from wxauth.core.avatar import AvatarRules, Avatars, AvatarStorage
 from wxauth.core.cache import CachedStore, LocalSessionCache, SessionCache
 from wxauth.core.codes import WeChatWithCodeGuard
 from wxauth.core.keyring import Keyring
+from wxauth.core.persons import Persons
 from wxauth.core.phone import Phones
 from wxauth.core.ports import Clock, Store, WeChatGateway
 from wxauth.core.service import WxAuth, utcnow
@@ -215,6 +216,11 @@ class Wiring:
             session_keys=self.session_keys,
             clock=self.clock,
         )
+
+    @cached_property
+    def persons(self) -> Persons:
+        """Persons across apps (by UnionID) and operators' merges: the store only."""
+        return Persons(store=self.store, clock=self.clock)
 
     @cached_property
     def avatars(self) -> Avatars:

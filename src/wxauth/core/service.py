@@ -28,7 +28,7 @@ from wxauth.core.proof import Proof, verified_profile
 from wxauth.core.session_keys import SessionKeys
 from wxauth.core.sessions import check_user
 from wxauth.core.tokens import SessionPolicy, new_token
-from wxauth.errors import InvalidCode, InvalidRequest, WxAuthError
+from wxauth.errors import InvalidCode, WxAuthError
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,9 @@ class WxAuth:
             raise InvalidCode("This login code is already being used; call wx.login again.")
         self._codes_in_flight.add(key)
         try:
-            wx = await self._wechat.code2session(appid, self.registry.secret(app, self._keyring), code)
+            wx = await self._wechat.code2session(
+                appid, self.registry.secret(app, self._keyring), code
+            )
         finally:
             self._codes_in_flight.discard(key)
         if proof is not None:  # checked before anything is written

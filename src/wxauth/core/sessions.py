@@ -76,7 +76,9 @@ class Authenticator:
             raise InvalidToken()
         if self._policy.needs_touch(session, now):
             policy = app_policy(self._policy, await self.registry.get(session.appid))
-            await self._store.touch_session(session.token_hash, now, policy.idle_expiry(session, now))
+            await self._store.touch_session(
+                session.token_hash, now, policy.idle_expiry(session, now)
+            )
         return Authenticated(user=user, session=session)
 
     async def logout(self, token: str) -> None:

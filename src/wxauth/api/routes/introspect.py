@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from wxauth.api.deps import StateDep
 from wxauth.api.schemas import ErrorBody
 from wxauth.api.state import api_state
-from wxauth.errors import AccountDisabled, InvalidRequest, InvalidToken
+from wxauth.errors import AccountDisabled, AppDisabled, InvalidRequest, InvalidToken
 from wxauth.wire import Introspection
 
 router = APIRouter(prefix="/v1", tags=["integrations"])
@@ -43,6 +43,8 @@ class IntrospectRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     token: str
+    # The app the caller serves: a token of any other app is answered inactive.
+    appid: str | None = None
 
 
 def key_matches(presented: str, keys: Sequence[SecretStr]) -> bool:
@@ -119,7 +121,7 @@ async def introspect(request: Request, response: Response, state: StateDep) -> I
     response.headers["Cache-Control"] = "no-store"
     body = await read_request(request)
     try:
-        auth = await state.wiring.authenticator.authenticate(body.token)
-    except (InvalidToken, AccountDisabled):
+        auth = await state.wiring.authenticator.authenticate(body.token, appid=body.appid)
+    except (InvalidToken, AccountDisabled, AppDisabled):
         return Introspection(active=False)
     return Introspection.of(auth)
