@@ -14,7 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.services import MARIADB_PORT, POSTGRES_PORT, REDIS_PORT, require, unavailable
 from wxauth.storage.engine import create_engine
 from wxauth.storage.migrate import upgrade
-from wxauth.storage.tables import account_events, login_events, sessions, users, wechat_sessions
+from wxauth.storage.tables import (
+    account_events,
+    apps,
+    component_tickets,
+    login_events,
+    persons,
+    sessions,
+    users,
+    wechat_sessions,
+)
 
 POSTGRES_USERS = ("postgres", "root")
 
@@ -121,6 +130,7 @@ async def emptied(url: str) -> AsyncEngine:
     """An engine on ``url`` whose tables have been emptied."""
     engine = create_engine(url)
     async with engine.begin() as conn:
-        for table in (account_events, login_events, sessions, wechat_sessions, users):
+        tables = (account_events, login_events, sessions, wechat_sessions, users)
+        for table in (*tables, apps, persons, component_tickets):
             await conn.execute(delete(table))
     return engine

@@ -470,7 +470,10 @@ class SqlStore:
             return postgresql.insert(table).values(values).on_conflict_do_nothing()
         if self._dialect == "sqlite":
             return sqlite.insert(table).values(values).on_conflict_do_nothing()
-        return mysql.insert(table).values(values).prefix_with("IGNORE")
+        # Not INSERT IGNORE: its shared lock on a duplicate deadlocks a racing writer that
+        # then reads the row for update; a no-op update locks it exclusively at once.
+        key = next(iter(table.primary_key.columns))
+        return mysql.insert(table).values(values).on_duplicate_key_update({key.name: key})
 
     async def save_app(self, app: App) -> App:
         values = {c.name: getattr(app, c.name) for c in apps.c}
@@ -510,9 +513,10 @@ class SqlStore:
             # The unique unionid settles a race: every linker then reads the one row.
             person = {"id": own, "unionid": unionid, "merged_into": None, "created_at": now}
             await conn.execute(self._insert_ignore(persons, person))
-            found = (
-                await conn.execute(select(persons.c.id).where(persons.c.unionid == unionid))
-            ).scalar_one_or_none()
+            # A locking read sees the row a racing linker committed meanwhile (MySQL's plain
+            # reads keep the transaction's first snapshot).
+            query = select(persons.c.id).where(persons.c.unionid == unionid).with_for_update()
+            found = (await conn.execute(query)).scalar_one_or_none()
             target = own if found is None else await _resolved(conn, found)
             changes = {"person_id": target, "unionid": func.coalesce(users.c.unionid, unionid)}
             return await _update_user(conn, user_id, changes, now)
@@ -520,7 +524,9 @@ class SqlStore:
     async def person_users(self, person_id: str) -> list[User]:
         linked = users.c.person_id == person_id
         itself = (users.c.id == person_id) & users.c.person_id.is_(None)
-        query = select(*USER_COLUMNS).where(linked | itself).order_by(users.c.created_at)
+        query = (
+            select(*USER_COLUMNS).where(linked | itself).order_by(users.c.created_at, users.c.id)
+        )
         async with self._reading() as conn:
             rows = (await conn.execute(query)).all()
         return [_user(row) for row in rows]
