@@ -33,6 +33,7 @@ from wxauth.core.codes import WeChatWithCodeGuard
 from wxauth.core.keyring import Keyring
 from wxauth.core.persons import Persons
 from wxauth.core.phone import Phones
+from wxauth.platform import Platform, RoutedTokenSource
 from wxauth.core.ports import Clock, Store, WeChatGateway
 from wxauth.core.service import WxAuth, utcnow
 from wxauth.core.session_keys import SessionKeys
@@ -49,6 +50,8 @@ from wxauth.storage.sql import SqlStore
 from wxauth.wechat.access_token import AccessTokens, SharedTokenCache
 from wxauth.wechat.breaker import CircuitBreaker, WeChatWithBreaker
 from wxauth.wechat.client import WeChatClient
+from wxauth.wechat.component import ComponentApi
+from wxauth.wechat.component_push import MemoryReplayCache, ReplayCache
 from wxauth.wechat.server_api import ServerApi
 from wxauth.wechat.tokened import TokenedApi
 
@@ -206,6 +209,7 @@ class Wiring:
             accounts=self.accounts,
             registry=self.registry,
             keyring=self.keyring,
+            platforms=self.platforms,
         )
 
     @cached_property
@@ -275,13 +279,45 @@ class Wiring:
             )
         api = ServerApi(self.wechat)
         tokens = AccessTokens(
-            api,
+            RoutedTokenSource(api, self.registry, self.platforms),
             RegistrySecrets(self.registry, lambda: self.keyring),
             stable=self.settings.access_token_api == "stable",  # noqa: S105 - a choice
             margin=self.settings.access_token_margin,
             shared=shared,
         )
         return TokenedApi(api, tokens)
+
+    @cached_property
+    def platforms(self) -> dict[str, Platform]:
+        """The third-party platforms of ``WXAUTH_PLATFORMS``, by component appid: their
+        pushes, tokens (shared through Redis, as access tokens are) and logins."""
+        configs = self.settings.platform_configs()
+        if not configs:
+            return {}
+        replays: ReplayCache = MemoryReplayCache()
+        shared: SharedTokenCache | None = None
+        if self.redis is not None:
+            from wxauth.storage.replay_cache import RedisReplayCache
+            from wxauth.storage.token_cache import RedisTokenCache
+
+            prefix = self.settings.redis_prefix
+            replays = RedisReplayCache(self.redis, prefix=prefix)
+            shared = RedisTokenCache(self.redis, keyring=self.keyring, prefix=f"{prefix}platform:")
+        api = ComponentApi(self.wechat)
+        return {
+            config.component_appid: Platform(
+                config,
+                api=api,
+                store=self.store,
+                registry=self.registry,
+                keyring=self.keyring,
+                replays=replays,
+                clock=self.clock,
+                shared=shared,
+                max_skew_s=self.settings.platform_push_max_skew,
+            )
+            for config in configs
+        }
 
     # -- shutting down ------------------------------------------------------------------
 

@@ -141,7 +141,7 @@ class AppRegistry:
 
 
 class RegistrySecrets(Mapping[str, str]):
-    """The secrets of the active direct apps, from the registry's latest snapshot: what
+    """The secrets of the active apps, from the registry's latest snapshot: what
     the access-token manager reads (it is synchronous; token checks keep the snapshot
     fresh)."""
 
@@ -154,13 +154,13 @@ class RegistrySecrets(Mapping[str, str]):
 
     def _usable(self) -> dict[str, App]:
         return {
-            appid: app
-            for appid, app in self._registry.latest().items()
-            if app.status == APP_ACTIVE and app.mode == APP_DIRECT
+            appid: app for appid, app in self._registry.latest().items() if app.status == APP_ACTIVE
         }
 
     def __getitem__(self, appid: str) -> str:
         app = self._usable()[appid]
+        if app.mode != APP_DIRECT:
+            return ""  # a platform app's tokens come from its platform (RoutedTokenSource)
         return self._registry.secret(app, self._keyring())
 
     def __iter__(self) -> Iterator[str]:

@@ -32,6 +32,12 @@ class WeChatGateway(Protocol):
     async def code2session(self, appid: str, secret: str, code: str) -> WeChatSessionLike: ...
 
 
+class PlatformLogin(Protocol):
+    """A third-party platform logging in users of the apps authorized to it."""
+
+    async def code2session(self, app: App, code: str) -> WeChatSessionLike: ...
+
+
 class Store(Protocol):
     """Persistence for users, sessions and session_keys.
 

@@ -16,6 +16,8 @@ from wxauth.core.accounts import Accounts
 from wxauth.core.apps import AppRegistry, app_policy
 from wxauth.core.keyring import Keyring
 from wxauth.core.models import (
+    APP_PLATFORM,
+    App,
     ClientInfo,
     LoginEvent,
     LoginRecord,
@@ -23,12 +25,12 @@ from wxauth.core.models import (
     User,
     new_user_id,
 )
-from wxauth.core.ports import Clock, Store, WeChatGateway
+from wxauth.core.ports import Clock, PlatformLogin, Store, WeChatGateway, WeChatSessionLike
 from wxauth.core.proof import Proof, verified_profile
 from wxauth.core.session_keys import SessionKeys
 from wxauth.core.sessions import check_user
 from wxauth.core.tokens import SessionPolicy, new_token
-from wxauth.errors import InvalidCode, WxAuthError
+from wxauth.errors import InvalidCode, ServerMisconfigured, WxAuthError
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,9 @@ class WxAuth:
         accounts: Accounts | None = None,
         registry: AppRegistry | None = None,
         keyring: Keyring | None = None,
+        platforms: Mapping[str, PlatformLogin] | None = None,
     ) -> None:
+        self._platforms = platforms or {}
         self.registry = registry or AppRegistry(store, seed=apps)
         self._keyring = keyring or session_keys.keyring
         self.audit_retention = audit_retention
@@ -180,6 +184,18 @@ class WxAuth:
         log.info("login appid=%s user=%s new=%s", appid, user.id, created)
         expires_in = int((session.expires_at - now).total_seconds())
         return LoginResult(token=token, expires_in=expires_in, user=user, new_user=created)
+
+    async def _code2session(self, app: App, code: str) -> WeChatSessionLike:
+        if app.mode != APP_PLATFORM:
+            secret = self.registry.secret(app, self._keyring)
+            return await self._wechat.code2session(app.appid, secret, code)
+        platform = self._platforms.get(app.component_appid or "")
+        if platform is None:
+            raise ServerMisconfigured(
+                f"the app {app.appid} logs in through the platform {app.component_appid}, "
+                "which is not configured: add it to WXAUTH_PLATFORMS"
+            )
+        return await platform.code2session(app, code)
 
     async def update_profile(
         self, user: User, update: ProfileUpdate, proof: Proof | None = None
