@@ -26,8 +26,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from wxauth.platform import PlatformConfig
 from wxauth.errors import InvalidEncodingAESKey, ServerMisconfigured
+from wxauth.platform import PlatformConfig
 from wxauth.wechat.component_crypto import aes_key
 
 DAY = 86_400

@@ -33,13 +33,13 @@ from wxauth.core.codes import WeChatWithCodeGuard
 from wxauth.core.keyring import Keyring
 from wxauth.core.persons import Persons
 from wxauth.core.phone import Phones
-from wxauth.platform import Platform, RoutedTokenSource
 from wxauth.core.ports import Clock, Store, WeChatGateway
 from wxauth.core.service import WxAuth, utcnow
 from wxauth.core.session_keys import SessionKeys
 from wxauth.core.sessions import Authenticator
 from wxauth.core.tokens import SessionPolicy
 from wxauth.errors import ServerMisconfigured
+from wxauth.platform import Platform, RoutedTokenSource
 from wxauth.storage.avatars import LocalAvatarStorage
 from wxauth.storage.engine import create_engine
 from wxauth.storage.migrate import SchemaCheck

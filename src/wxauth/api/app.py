@@ -14,7 +14,7 @@ from wxauth.api.clientip import ClientIp
 from wxauth.api.metrics import Metrics, MetricsMiddleware
 from wxauth.api.middleware import RequestContext
 from wxauth.api.ratelimit import RateLimiter
-from wxauth.api.routes import account, auth, avatar, health, introspect, me, phone
+from wxauth.api.routes import account, auth, avatar, health, introspect, me, phone, platform
 from wxauth.api.schemas import ErrorBody
 from wxauth.api.state import ApiState
 from wxauth.config import Settings
@@ -75,7 +75,7 @@ def create_app(
         client_ip=ClientIp(settings.trusted_proxies, settings.client_ip_header),
     )
     errors.install(app)
-    for module in (auth, me, account, health, phone, avatar, introspect):
+    for module in (auth, me, account, health, phone, avatar, introspect, platform):
         app.include_router(module.router)
     metrics = Metrics()
     app.include_router(metrics.router())

@@ -144,9 +144,7 @@ class WxAuth:
             raise InvalidCode("This login code is already being used; call wx.login again.")
         self._codes_in_flight.add(key)
         try:
-            wx = await self._wechat.code2session(
-                appid, self.registry.secret(app, self._keyring), code
-            )
+            wx = await self._code2session(app, code)
         finally:
             self._codes_in_flight.discard(key)
         if proof is not None:  # checked before anything is written
