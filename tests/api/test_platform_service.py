@@ -111,9 +111,7 @@ async def deploy(settings: Settings, *, push: bool = True) -> tuple[Deployment, 
 async def d(settings: Settings) -> AsyncIterator[Deployment]:
     deployment, parts = await deploy(settings)
     try:
-        pushed = await deployment.sim(
-            "/sim/component/push-ticket", component_appid=COMPONENT_APPID
-        )
+        pushed = await deployment.sim("/sim/component/push-ticket", component_appid=COMPONENT_APPID)
         assert pushed["push"]["ok"], pushed
         yield deployment
     finally:

@@ -22,7 +22,8 @@ from wxauth.core.models import APP_DIRECT, APP_PLATFORM, ENDED_APP_DISABLED, App
 from wxauth.wiring import Wiring
 
 app = typer.Typer(
-    help="Apps: add, list, show, disable, enable, rotate-secret, remove.", no_args_is_help=True
+    help="Apps: add, list, show, disable, enable, rotate-secret, remove, authorize-link.",
+    no_args_is_help=True,
 )
 
 AppId = Annotated[str, typer.Argument(help="The mini program's appid (wx + 16 hex digits).")]
@@ -230,3 +231,22 @@ def apps_remove(
 
     ended = with_wiring(work)
     typer.echo(f"removed app {appid}: {ended} sessions ended")
+
+
+@app.command("authorize-link")
+def apps_authorize_link(
+    component_appid: Annotated[str, typer.Argument(help="The platform (WXAUTH_PLATFORMS).")],
+    redirect_uri: Annotated[
+        str, typer.Option(help="Where the merchant lands afterwards (…/authorized).")
+    ],
+) -> None:
+    """Print the page a merchant opens to authorize their mini program to the platform
+    (a fresh pre_auth_code, valid 30 minutes)."""
+
+    async def work(wiring: Wiring) -> str:
+        platform = wiring.platforms.get(component_appid)
+        if platform is None:
+            raise fail(f"no platform {component_appid} in WXAUTH_PLATFORMS")
+        return await platform.authorization_link(redirect_uri)
+
+    typer.echo(with_wiring(work))
