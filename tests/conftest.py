@@ -77,6 +77,60 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+# Every (method, route, status) the in-process API answered during the run: at the end, each
+# must be documented in the OpenAPI (see pytest_sessionfinish below).
+SEEN: set[tuple[str, str, int]] = set()
+
+
+class Recording:
+    """An ASGI wrapper that notes the route and status of every answer."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        statuses: list[int] = []
+
+        async def noting(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, noting)
+        route = scope.get("route")
+        if scope["type"] == "http" and route is not None and statuses:
+            SEEN.add((scope["method"], getattr(route, "path", ""), statuses[0]))
+
+
+def undocumented(seen: set[tuple[str, str, int]], spec: dict[str, Any]) -> list[str]:
+    """The answers seen that the OpenAPI does not list for their route."""
+    missing = []
+    for method, path, status in sorted(seen):
+        operation = spec.get("paths", {}).get(path, {}).get(method.lower())
+        if operation is not None and str(status) not in operation["responses"]:
+            missing.append(f"{method} {path} answered {status}")
+    return missing
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not SEEN:
+        return
+    spec = create_app(
+        Settings(
+            database_url="sqlite+aiosqlite:///:memory:",
+            apps={APPID: SecretStr(SECRET)},
+            secret_keys=[SecretStr(generate_key())],
+        )
+    ).openapi()
+    missing = undocumented(SEEN, spec)
+    if missing:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = ["answers the OpenAPI does not document:", *missing]
+        if reporter is not None:
+            reporter.write_line("\n".join(lines), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @dataclass
 class Harness:
     """The API and the simulator's phone side, both in-process."""
@@ -106,7 +160,10 @@ async def open_harness(
     if clock is not None:
         kwargs["clock"] = clock
     app = create_app(settings, **kwargs)
-    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://wxauth.test")
+    recorded = Recording(app)
+    api = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=recorded), base_url="http://wxauth.test"
+    )
     phone = httpx.AsyncClient(transport=httpx.ASGITransport(app=sim_app), base_url="http://sim")
     return Harness(api, phone, sim_state), app
 

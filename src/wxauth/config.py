@@ -211,6 +211,9 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(default=90, ge=1)
     access_token_api: Literal["stable", "token"] = "stable"  # noqa: S105 - a choice
     access_token_margin: int = Field(default=300, ge=0)
+    # Where uploaded avatars live: "directory" (WXAUTH_AVATAR_DIR, one machine) or
+    # "database" (the avatar_images table: every server of a deployment serves every avatar).
+    avatar_storage: Literal["directory", "database"] = "directory"
     avatar_dir: Path = Path("avatars")
     avatar_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     public_url: str | None = None

@@ -41,6 +41,7 @@ from wxauth.core.tokens import SessionPolicy
 from wxauth.errors import ServerMisconfigured
 from wxauth.platform import Platform, RoutedTokenSource
 from wxauth.storage.avatars import LocalAvatarStorage
+from wxauth.storage.avatars_sql import SqlAvatarStorage
 from wxauth.storage.engine import create_engine
 from wxauth.storage.migrate import SchemaCheck
 from wxauth.storage.redis import create_redis
@@ -158,6 +159,8 @@ class Wiring:
 
     @cached_property
     def avatar_storage(self) -> AvatarStorage:
+        if self.settings.avatar_storage == "database":
+            return SqlAvatarStorage(self.engine)
         return LocalAvatarStorage(self.settings.avatar_dir)
 
     # -- the core -----------------------------------------------------------------------

@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from wxauth import __version__
-from wxauth.api import errors
+from wxauth.api import errors, openapi
 from wxauth.api.clientip import ClientIp
 from wxauth.api.metrics import Metrics, MetricsMiddleware
 from wxauth.api.middleware import RequestContext
@@ -75,6 +75,7 @@ def create_app(
         client_ip=ClientIp(settings.trusted_proxies, settings.client_ip_header),
     )
     errors.install(app)
+    openapi.install(app)
     for module in (auth, me, account, health, phone, avatar, introspect, platform):
         app.include_router(module.router)
     metrics = Metrics()

@@ -93,8 +93,15 @@ class DeviceRequest(Strict):
 
 
 class LoginRequest(ProofFields, Strict):
-    code: LoginCode = Field(description="The code from wx.login (valid 5 minutes, single use).")
-    appid: AppId | None = Field(None, description="Which mini program; optional with one app.")
+    code: LoginCode = Field(
+        description="The code from wx.login (valid 5 minutes, single use).",
+        examples=["0c3Gkll2Odbsy54yxVl26EKnVv4Gkllz"],
+    )
+    appid: AppId | None = Field(
+        None,
+        description="Which mini program; optional with one app.",
+        examples=["wxd0e0000000000001"],
+    )
     device: DeviceRequest | None = Field(None, description="The phone's own description.")
 
 

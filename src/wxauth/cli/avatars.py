@@ -6,13 +6,11 @@ from typing import Annotated
 
 import typer
 
-from wxauth.cli.store import with_store
-from wxauth.config import Settings
+from wxauth.cli.store import with_wiring
 from wxauth.core.avatar import referenced_avatars
-from wxauth.core.ports import Store
-from wxauth.storage.avatars import LocalAvatarStorage
+from wxauth.wiring import Wiring
 
-app = typer.Typer(help="Uploaded avatars (WXAUTH_AVATAR_DIR).", no_args_is_help=True)
+app = typer.Typer(help="Uploaded avatars (WXAUTH_AVATAR_STORAGE).", no_args_is_help=True)
 
 
 @app.command("prune")
@@ -24,14 +22,14 @@ def avatars_prune(
         bool, typer.Option("--dry-run", help="Only list what would be deleted.")
     ] = False,
 ) -> None:
-    """Delete the avatar files no user's avatar_url points at (replaced or deleted users')."""
+    """Delete the stored avatars no user's avatar_url points at (replaced or deleted users')."""
 
-    async def prune(store: Store, settings: Settings) -> list[str]:
-        keep = await referenced_avatars(store)
-        storage = LocalAvatarStorage(settings.avatar_dir)
+    async def prune(wiring: Wiring) -> list[str]:
+        keep = await referenced_avatars(wiring.store)
+        storage = wiring.avatar_storage  # WXAUTH_AVATAR_STORAGE: the directory or the database
         return await storage.prune(keep, grace_s=grace_hours * 3600, dry_run=dry_run)
 
-    names = with_store(prune)
+    names = with_wiring(prune)
     for name in names:
         typer.echo(name)
     verb = "would delete" if dry_run else "deleted"

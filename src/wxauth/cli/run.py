@@ -21,6 +21,7 @@ from wxauth.cli.common import (
     setup_logging,
     warn_unknown_env,
 )
+from wxauth.cli.logs import logging_config
 from wxauth.config import Settings
 from wxauth.core.keyring import generate_key
 from wxauth.demo import DEMO_APPID, DEMO_SECRET, DemoFailed, run_demo
@@ -79,7 +80,12 @@ def dev(
     _print_dev_banner(host, port, simulated[0], db)
     # proxy_headers off: WXAUTH_TRUSTED_PROXIES alone decides whom to believe about client IPs.
     uvicorn.run(
-        beside(api, simulator), host=host, port=port, log_level=log_level, proxy_headers=False
+        beside(api, simulator),
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=logging_config(log_level),
+        proxy_headers=False,
     )
 
 
@@ -156,6 +162,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        log_config=logging_config(log_level),  # applied in every worker, too
         proxy_headers=False,  # WXAUTH_TRUSTED_PROXIES alone decides whom to believe
     )
 

@@ -17,6 +17,7 @@ import re
 import struct
 import warnings
 from collections import Counter
+from collections.abc import Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -74,6 +75,11 @@ class AvatarStorage(Protocol):
     async def save(self, name: str, image: AvatarImage) -> None: ...
 
     async def load(self, name: str) -> AvatarImage | None: ...
+
+    async def prune(self, keep: Set[str], *, grace_s: float, dry_run: bool = False) -> list[str]:
+        """Delete stored avatars not in ``keep`` older than ``grace_s`` seconds (storing a
+        picture again renews it); the names deleted, or that would be with ``dry_run``."""
+        ...
 
 
 # Headers -----------------------------------------------------------------------------------

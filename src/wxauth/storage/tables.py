@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -160,6 +161,19 @@ account_events = Table(
     Index("ix_account_events_user_id", "user_id"),
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_bin",
+)
+
+# Uploaded avatars, when WXAUTH_AVATAR_STORAGE=database: re-encoded pictures of at most 640 px
+# (tens of kilobytes), named by their content, so that every server serves every avatar.
+avatar_images = Table(
+    "avatar_images",
+    metadata,
+    Column("name", String(48), primary_key=True),
+    Column(
+        "data", LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb"), nullable=False
+    ),
+    Column("stored_at", UTCDateTime, nullable=False),
+    Index("ix_avatar_images_stored_at", "stored_at"),
 )
 
 # -- apps, persons and the platform (migration 0004) ---------------------------------------

@@ -37,7 +37,11 @@ async def read_me(request: Request) -> Response:
 @router.post(
     "/profile",
     responses={
-        400: {"model": ErrorBody, "description": "invalid_request, session_key_stale"},
+        400: {
+            "model": ErrorBody,
+            "description": "invalid_request, invalid_signature (rawData does not match its "
+            "signature) or session_key_stale",
+        },
         422: {"model": ErrorBody, "description": "invalid_request: a wrong field or value"},
     },
 )
