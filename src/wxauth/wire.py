@@ -27,9 +27,8 @@ class UserPublic(BaseModel):
     has_phone: bool
     created_at: datetime | None
     updated_at: datetime | None
-    # The person across the owner's apps (one per UnionID): the same for the users of one
-    # (always set in wxauth's answers; optional for answers of an older server).
-    person_id: str | None = None
+    # The person across the owner's apps (one per UnionID): the same for the users of one.
+    person_id: str
 
     @classmethod
     def of(cls, user: User) -> UserPublic:
