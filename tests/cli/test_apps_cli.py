@@ -146,3 +146,16 @@ def test_apps_help_lists_the_commands() -> None:
     result = CliRunner().invoke(app, ["apps", "--help"])
     for command in ("add", "list", "show", "disable", "enable", "rotate-secret", "remove"):
         assert command in result.output
+
+
+async def test_serve_needs_an_app_in_the_environment_or_the_registry(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from tests.cli.test_cli import run
+
+    env = {
+        "WXAUTH_DATABASE_URL": settings.database_url,
+        "WXAUTH_SECRET_KEYS": settings.secret_keys[0].get_secret_value(),
+    }
+    refused = await asyncio.to_thread(run, "serve", env=env, cwd=tmp_path)
+    assert refused.returncode == 2 and "wxauth apps add" in refused.stderr

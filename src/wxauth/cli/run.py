@@ -136,6 +136,12 @@ def serve(
     warn_unknown_env()
     settings = load_settings(**({"log_level": log_level} if log_level else {}))
     log_level = settings.log_level
+    if not settings.apps and not settings.secret_keys:
+        # No app in the environment, and no key to open a registered app's secret with.
+        raise fail(
+            "no mini program configured: set WXAUTH_APPS=APPID:SECRET[,APPID:SECRET...] "
+            "or register one with `wxauth apps add APPID`"
+        )
     if not settings.secret_keys:
         raise fail("no at-rest key: set WXAUTH_SECRET_KEYS (make one with `wxauth keys generate`)")
     if workers > 1 and not settings.redis_url:
