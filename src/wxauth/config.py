@@ -231,6 +231,14 @@ class Settings(BaseSettings):
     platforms: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     # How far a platform push's timestamp may be from now (seconds, either way).
     platform_push_max_skew: int = Field(default=300, ge=10, le=3600)
+    # The operator console under /console: off unless asked for. Operator sessions end when
+    # unused for console_idle_ttl seconds and console_max_ttl after sign-in; failed sign-ins
+    # are counted per operator name and per address in each rate-limit window.
+    console: bool = False
+    console_idle_ttl: int = Field(default=30 * 60, gt=0)
+    console_max_ttl: int = Field(default=12 * 3600, gt=0)
+    rate_limit_console_signin_name: int = Field(default=5, ge=0)
+    rate_limit_console_signin_ip: int = Field(default=20, ge=0)
 
     @classmethod
     def settings_customise_sources(

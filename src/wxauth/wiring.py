@@ -31,6 +31,8 @@ from wxauth.core.avatar import AvatarRules, Avatars, AvatarStorage
 from wxauth.core.cache import CachedStore, LocalSessionCache, SessionCache
 from wxauth.core.codes import WeChatWithCodeGuard
 from wxauth.core.keyring import Keyring
+from wxauth.core.memory_operators import MemoryOperatorStore
+from wxauth.core.operators import Operators, OperatorStore
 from wxauth.core.persons import Persons
 from wxauth.core.phone import Phones
 from wxauth.core.ports import Clock, Store, WeChatGateway
@@ -44,6 +46,7 @@ from wxauth.storage.avatars import LocalAvatarStorage
 from wxauth.storage.avatars_sql import SqlAvatarStorage
 from wxauth.storage.engine import create_engine
 from wxauth.storage.migrate import SchemaCheck
+from wxauth.storage.operators_sql import SqlOperatorStore
 from wxauth.storage.redis import create_redis
 from wxauth.storage.redis_cache import RedisCodeGuard, RedisSessionCache
 from wxauth.storage.redis_health import RedisHealth
@@ -321,6 +324,26 @@ class Wiring:
             )
             for config in configs
         }
+
+    # -- the operator console ------------------------------------------------------------
+
+    @cached_property
+    def operator_store(self) -> OperatorStore:
+        """Operators beside the users: in memory when the store was given (unit tests)."""
+        if self._given_store is not None:
+            return MemoryOperatorStore()
+        return SqlOperatorStore(self.engine)
+
+    @cached_property
+    def operators(self) -> Operators:
+        """Operator accounts and console sign-ins (TOTP secrets under the at-rest keys)."""
+        return Operators(
+            store=self.operator_store,
+            clock=self.clock,
+            keyring=self.keyring if self.settings.secret_keys else None,
+            idle_ttl=timedelta(seconds=self.settings.console_idle_ttl),
+            max_ttl=timedelta(seconds=self.settings.console_max_ttl),
+        )
 
     # -- shutting down ------------------------------------------------------------------
 

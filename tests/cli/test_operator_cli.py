@@ -55,6 +55,52 @@ async def test_users_list_show_export(live: Harness, settings: Settings) -> None
     assert alice["token"] not in exported.output
 
 
+PHONE = {"brand": "Apple", "model": "iPhone 15", "platform": "ios", "system": "iOS 17.2"}
+
+
+async def test_users_export_has_the_account_fields_devices_and_account_events(
+    live: Harness, settings: Settings
+) -> None:
+    first = await live.login("alice", device=PHONE)
+    second = await live.login("alice")
+    user_id = first["user"]["id"]
+    mine = await live.api.get("/v1/me/sessions", headers=bearer(second["token"]))
+    phone_id = next(s["id"] for s in mine.json()["sessions"] if not s["current"])
+    ended = await live.api.post(
+        f"/v1/me/sessions/{phone_id}/revoke", headers=bearer(second["token"])
+    )
+    assert ended.status_code == 204, ended.text
+    disabled = await wxauth(
+        settings, "users", "disable", user_id, "--reason", "spam", "--until", "2099-01-01T00:00:00"
+    )
+    assert disabled.exit_code == 0, disabled.output
+
+    exported = await wxauth(settings, "users", "export", user_id)
+    assert exported.exit_code == 0, exported.output
+    data = json.loads(exported.output)
+    assert data["user"]["status"] == "disabled"
+    assert data["user"]["disabled_reason"] == "spam"
+    assert data["user"]["disabled_ends_at"].startswith("2099-01-01T00:00:00")
+    assert "deletion_due_at" in data["user"] and data["user"]["deletion_due_at"] is None
+    by_id = {s["id"]: s for s in data["sessions"]}
+    assert len(by_id) == 2 and phone_id in by_id
+    phone = by_id[phone_id]
+    assert phone["device_brand"] == "Apple" and phone["device_model"] == "iPhone 15"
+    assert phone["device_platform"] == "ios" and phone["device_system"] == "iOS 17.2"
+    assert phone["device_wechat_version"] is None
+    assert phone["revoked_reason"] == "revoked" and phone["revoked_at"] is not None
+    (other,) = (s for s in data["sessions"] if s["id"] != phone_id)
+    assert other["device_brand"] is None and other["revoked_reason"] == "account_disabled"
+    actions = {(e["action"], e["actor"]): e for e in data["account_events"]}
+    assert actions[("session_revoked", "user")]["detail"] == phone_id
+    assert actions[("disabled", "operator")]["detail"].startswith("spam")
+    # Credentials stay out: no token, no token hash beyond the short session id, no session_key.
+    assert first["token"] not in exported.output and second["token"] not in exported.output
+    assert all(len(s["id"]) == len(phone_id) < 64 for s in data["sessions"])
+    assert "token_hash" not in exported.output and 'session_key"' not in exported.output
+    assert data["wechat_session_key_stored"] is True
+
+
 async def test_unknown_user_is_a_clear_error(live: Harness, settings: Settings) -> None:
     commands = [
         ["users", "show", "nope"],
@@ -90,10 +136,15 @@ async def test_users_delete_removes_user_sessions_and_key(
                 "SELECT count(*) FROM login_events WHERE user_id = ?",
             )
         ]
+        audit = conn.execute(
+            "SELECT action, actor, ip FROM account_events WHERE user_id = ?",
+            (alice["user"]["id"],),
+        ).fetchall()
         keys = conn.execute(
             "SELECT count(*) FROM wechat_sessions WHERE openid = ?", (openid_for(APPID, "alice"),)
         ).fetchone()[0]
     assert leftovers == [0, 0, 0] and keys == 0
+    assert audit == [("deleted", "operator", None)]  # pseudonymous: the id names no one now
 
 
 # A revocation made by another process (this command) reaches a server's in-process session

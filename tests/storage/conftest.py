@@ -19,6 +19,9 @@ from wxauth.storage.tables import (
     apps,
     component_tickets,
     login_events,
+    operator_events,
+    operator_sessions,
+    operators,
     persons,
     sessions,
     users,
@@ -132,5 +135,7 @@ async def emptied(url: str) -> AsyncEngine:
     async with engine.begin() as conn:
         tables = (account_events, login_events, sessions, wechat_sessions, users)
         for table in (*tables, apps, persons, component_tickets):
+            await conn.execute(delete(table))
+        for table in (operator_events, operator_sessions, operators):
             await conn.execute(delete(table))
     return engine

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from wxauth.core.cache import CachedStore, LocalSessionCache
+from wxauth.core.insights import EventQuery
 from wxauth.core.memory import MemoryStore
 from wxauth.core.models import (
     APP_PLATFORM,
@@ -580,6 +581,120 @@ class StoreContract:
         await store.save_component_ticket(platform, "t2", NOW + timedelta(minutes=10))
         await store.save_component_ticket(platform, "t0", NOW - timedelta(minutes=10))
         assert await store.get_component_ticket(platform) == ("t2", NOW + timedelta(minutes=10))
+
+    # -- the operator console ---------------------------------------------------------------
+
+    async def test_search_users_by_id_openid_unionid_nickname_and_phone_tail(
+        self, store: Any
+    ) -> None:
+        panda, _, _ = await login(
+            store, "o-panda", unionid="u-panda", profile={"nickname": "小熊猫 🐼"}
+        )
+        other, _, _ = await login(
+            store, "o-other", appid=OTHER_APPID, now=NOW + timedelta(seconds=1),
+            profile={"nickname": "熊猫_fan"},
+        )  # fmt: skip
+        await store.set_phone(panda.id, "+8613800001234", "86", NOW)
+
+        def ids(users: list[User]) -> list[str]:
+            return [u.id for u in users]
+
+        assert ids(await store.search_users(panda.id)) == [panda.id]
+        assert ids(await store.search_users("o-panda")) == [panda.id]
+        assert ids(await store.search_users("u-panda")) == [panda.id]
+        assert ids(await store.search_users("1234")) == [panda.id]
+        assert ids(await store.search_users("熊猫")) == [other.id, panda.id]  # newest first
+        assert ids(await store.search_users("熊猫", appid=APPID)) == [panda.id]
+        assert ids(await store.search_users("熊猫", limit=1)) == [other.id]
+        # a part of an openid, or of a phone number other than its end, finds no one
+        assert await store.search_users("o-pan") == []
+        assert await store.search_users("1380") == []
+        # LIKE's wildcards are taken literally
+        assert await store.search_users("%") == []
+        assert ids(await store.search_users("_")) == [other.id]
+
+    async def test_login_counts_per_bucket_result_and_error(self, store: Any) -> None:
+        hour = datetime(2026, 3, 4, 5, tzinfo=UTC)
+        events = [
+            (hour + timedelta(minutes=1), "ok", None, APPID),
+            (hour + timedelta(minutes=59), "ok", None, APPID),
+            (hour + timedelta(minutes=30), "error", "invalid_code", APPID),
+            (hour + timedelta(hours=1, seconds=1), "error", "wechat_unavailable", OTHER_APPID),
+            (hour + timedelta(hours=1, minutes=2), "ok", None, OTHER_APPID),
+            (hour - timedelta(seconds=1), "ok", None, APPID),  # before `since`
+        ]
+        for at, result, code, appid in events:
+            await store.add_login_event(
+                LoginEvent(at=at, result=result, error_code=code, appid=appid)
+            )
+        counts = await store.login_counts(hour, bucket_s=3600)
+        as_tuples = sorted((c.start, c.result, c.error_code or "", c.count) for c in counts)
+        second = hour + timedelta(hours=1)
+        assert as_tuples == [
+            (hour, "error", "invalid_code", 1),
+            (hour, "ok", "", 2),
+            (second, "error", "wechat_unavailable", 1),
+            (second, "ok", "", 1),
+        ]
+        assert all(c.start.tzinfo is not None for c in counts)
+        only = await store.login_counts(hour, bucket_s=3600, appid=OTHER_APPID)
+        assert sum(c.count for c in only) == 2
+        days = await store.login_counts(hour - timedelta(days=1), bucket_s=86400)
+        assert [(c.start, sum(x.count for x in days if x.start == c.start)) for c in days][:1] == [
+            (datetime(2026, 3, 4, tzinfo=UTC), 6)
+        ]
+
+    async def test_new_user_counts_per_day(self, store: Any) -> None:
+        day = datetime(2026, 3, 4, tzinfo=UTC)
+        await login(store, "o-1", now=day + timedelta(hours=1))
+        await login(store, "o-2", now=day + timedelta(hours=23, minutes=59))
+        await login(store, "o-3", now=day + timedelta(days=1, hours=2), appid=OTHER_APPID)
+        await login(store, "o-0", now=day - timedelta(hours=1))  # before `since`
+        counts = await store.new_user_counts(day, bucket_s=86400)
+        assert [(c.start, c.count) for c in counts] == [
+            (day, 2),
+            (day + timedelta(days=1), 1),
+        ]
+        other = await store.new_user_counts(day, bucket_s=86400, appid=OTHER_APPID)
+        assert [(c.start, c.count) for c in other] == [(day + timedelta(days=1), 1)]
+
+    async def test_count_live_sessions(self, store: Any) -> None:
+        _, _, live = await login(store, "o-a")
+        _, _, revoked = await login(store, "o-b")
+        await login(store, "o-c", appid=OTHER_APPID)
+        await store.revoke_session(revoked.token_hash, NOW)
+        assert await store.count_live_sessions(NOW) == 2
+        assert await store.count_live_sessions(NOW, appid=APPID) == 1
+        assert await store.count_live_sessions(live.idle_expires_at) == 0
+
+    async def test_search_login_events_filters(self, store: Any) -> None:
+        user, _, _ = await login(store, "o-a")
+        base = NOW
+        rows = [
+            LoginEvent(at=base, result="ok", appid=APPID, user_id=user.id),
+            LoginEvent(at=base + timedelta(minutes=1), result="error", appid=APPID,
+                       error_code="invalid_code"),
+            LoginEvent(at=base + timedelta(minutes=2), result="ok", appid=OTHER_APPID),
+        ]  # fmt: skip
+        for event in rows:
+            await store.add_login_event(event)
+
+        async def found(**filters: Any) -> list[tuple[datetime, str]]:
+            events = await store.search_login_events(EventQuery(**filters))
+            return [(e.at, e.result) for e in events]
+
+        assert await found() == [
+            (base + timedelta(minutes=2), "ok"),
+            (base + timedelta(minutes=1), "error"),
+            (base, "ok"),
+        ]
+        assert await found(result="error") == [(base + timedelta(minutes=1), "error")]
+        assert await found(appid=OTHER_APPID) == [(base + timedelta(minutes=2), "ok")]
+        assert await found(user_id=user.id) == [(base, "ok")]
+        assert await found(
+            since=base + timedelta(minutes=1), until=base + timedelta(minutes=2)
+        ) == [(base + timedelta(minutes=1), "error")]
+        assert await found(limit=1) == [(base + timedelta(minutes=2), "ok")]
 
 
 class TestMemoryStore(StoreContract):

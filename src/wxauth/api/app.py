@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from wxauth import __version__
 from wxauth.api import errors, openapi
 from wxauth.api.clientip import ClientIp
+from wxauth.api.docs import install_docs
 from wxauth.api.metrics import Metrics, MetricsMiddleware
 from wxauth.api.middleware import RequestContext
 from wxauth.api.ratelimit import RateLimiter
@@ -58,9 +59,15 @@ def create_app(
         version=__version__,
         summary="Login and session service for WeChat Mini Programs.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, from local assets
+        redoc_url=None,  # likewise
         responses={
             413: {"model": ErrorBody, "description": "payload_too_large"},
             500: {"model": ErrorBody, "description": "internal_error or server_misconfigured"},
+            503: {
+                "model": ErrorBody,
+                "description": "storage_unavailable: the database cannot serve right now",
+            },
         },
     )
     app.state.wxauth = ApiState(
@@ -78,6 +85,11 @@ def create_app(
     openapi.install(app)
     for module in (auth, me, account, health, phone, avatar, introspect, platform):
         app.include_router(module.router)
+    install_docs(app)
+    if settings.console:
+        from wxauth.api.console import install_console
+
+        install_console(app)
     metrics = Metrics()
     app.include_router(metrics.router())
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -12,7 +12,13 @@ import typer
 from wxauth.cli.common import fail
 from wxauth.cli.store import table, when, with_store, with_wiring
 from wxauth.config import Settings
-from wxauth.core.models import LoginEvent, Session, User
+from wxauth.core.accounts import (
+    account_event_record,
+    login_event_record,
+    session_record,
+    user_record,
+)
+from wxauth.core.models import Session, User
 from wxauth.core.persons import MergePlan
 from wxauth.core.ports import Store
 from wxauth.wiring import Wiring
@@ -23,37 +29,6 @@ app = typer.Typer(
 )
 
 UserId = Annotated[str, typer.Argument(help="The user's id (as in GET /v1/me).")]
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
-def user_record(user: User) -> dict[str, Any]:
-    names = [
-        "id", "appid", "openid", "unionid", "nickname", "avatar_url", "gender", "country",
-        "province", "city", "language", "phone", "phone_country_code", "created_at",
-        "updated_at", "last_login_at",
-    ]  # fmt: skip
-    return {name: _iso(getattr(user, name)) for name in names} | {"person_id": user.person}
-
-
-def session_record(session: Session) -> dict[str, Any]:
-    names = ["created_at", "last_seen_at", "idle_expires_at", "expires_at", "revoked_at"]
-    record = {name: _iso(getattr(session, name)) for name in names}
-    record.update(id=session.token_hash[:12], user_agent=session.user_agent, ip=session.ip)
-    return record
-
-
-def event_record(event: LoginEvent) -> dict[str, Any]:
-    return {
-        "at": _iso(event.at),
-        "appid": event.appid,
-        "ip": event.ip,
-        "result": event.result,
-        "error_code": event.error_code,
-        "wechat_errcode": event.wechat_errcode,
-    }
 
 
 async def _require(store: Store, user_id: str) -> User:
@@ -109,20 +84,25 @@ def users_export(
 ) -> None:
     """Everything stored about a user, as JSON (a data-subject access request).
 
-    The session_key itself is a credential and is not exported: the export says whether one is
-    stored. Session tokens are not stored at all; sessions appear by their hash prefix.
+    The same records as the user's own GET /v1/me/export: the profile with the account's
+    status (disabled, pending deletion), every session with its device and why it ended,
+    the login events and the account events. The session_key itself is a credential and is
+    not exported: the export says whether one is stored. Session tokens are not stored at
+    all; sessions appear by their public id (a short prefix of the token's hash).
     """
 
     async def work(store: Store, _settings: Settings) -> dict[str, Any]:
         user = await _require(store, user_id)
         sessions = await store.list_sessions(user_id)
-        events = await store.list_login_events(limit=100_000, user_id=user_id)
+        logins = await store.list_login_events(limit=100_000, user_id=user_id)
+        actions = await store.list_account_events(limit=100_000, user_id=user_id)
         has_key = await store.get_session_key(user.appid, user.openid) is not None
         return {
             "user": user_record(user),
-            "sessions": [session_record(s) for s in sessions],
             "wechat_session_key_stored": has_key,
-            "login_events": [event_record(e) for e in events],
+            "sessions": [session_record(s) for s in sessions],
+            "login_events": [login_event_record(e) for e in logins],
+            "account_events": [account_event_record(e) for e in actions],
         }
 
     text = json.dumps(with_store(work), ensure_ascii=False, indent=2)
@@ -138,18 +118,22 @@ def users_delete(
     user_id: UserId,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete a user, their sessions, their session_key and their login events, at once."""
+    """Delete a user, their sessions, their session_key and their login events, at once.
+
+    Like an erasure the user asked for, it leaves a pseudonymous account event ("deleted",
+    by the operator) and drops the addresses from the user's earlier account events.
+    """
     if not yes:
         typer.confirm(f"Delete user {user_id} and everything stored about them?", abort=True)
 
-    async def work(store: Store, settings: Settings) -> int:
-        await _require(store, user_id)
-        sessions = len(await store.list_sessions(user_id))
-        if not await store.delete_user(user_id):
+    async def work(wiring: Wiring) -> int:
+        await _require(wiring.store, user_id)
+        sessions = len(await wiring.store.list_sessions(user_id))
+        if not await wiring.accounts.erase(user_id, actor="operator"):
             raise fail(f"no user with id {user_id}")
         return sessions
 
-    sessions = with_store(work)
+    sessions = with_wiring(work)
     typer.echo(f"deleted user {user_id}: profile, {sessions} sessions, session_key, login events")
 
 

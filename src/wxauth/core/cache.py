@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from wxauth.core.insights import Count, EventQuery, LoginCount
 from wxauth.core.models import (
     ENDED_REVOKED,
     AccountEvent,
@@ -305,6 +306,29 @@ class CachedStore:
         # Only sessions already past their idle expiry go: a cached copy of one is refused
         # by its own expiry check, so there is nothing to forget.
         return await self.store.delete_expired_sessions(before, batch_size=batch_size)
+
+    # -- the operator console: reads only, nothing to forget ------------------------------
+
+    async def search_users(
+        self, query: str, *, appid: str | None = None, limit: int = 50
+    ) -> list[User]:
+        return await self.store.search_users(query, appid=appid, limit=limit)
+
+    async def login_counts(
+        self, since: datetime, *, bucket_s: int, appid: str | None = None
+    ) -> list[LoginCount]:
+        return await self.store.login_counts(since, bucket_s=bucket_s, appid=appid)
+
+    async def new_user_counts(
+        self, since: datetime, *, bucket_s: int, appid: str | None = None
+    ) -> list[Count]:
+        return await self.store.new_user_counts(since, bucket_s=bucket_s, appid=appid)
+
+    async def count_live_sessions(self, now: datetime, *, appid: str | None = None) -> int:
+        return await self.store.count_live_sessions(now, appid=appid)
+
+    async def search_login_events(self, query: EventQuery) -> list[LoginEvent]:
+        return await self.store.search_login_events(query)
 
     # -- apps, persons and the platform ---------------------------------------------------
 

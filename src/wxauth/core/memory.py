@@ -6,9 +6,10 @@ import asyncio
 import dataclasses
 import itertools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from wxauth.core.insights import Count, EventQuery, LoginCount, bucket_start, phone_tail
 from wxauth.core.models import (
     ENDED_DISABLED,
     ENDED_REPLACED,
@@ -253,6 +254,67 @@ class MemoryStore:
             del self.sessions[token_hash]
         return len(expired)
 
+    # -- the operator console -------------------------------------------------------------
+
+    async def search_users(
+        self, query: str, *, appid: str | None = None, limit: int = 50
+    ) -> list[User]:
+        tail = phone_tail(query)
+
+        def matches(u: User) -> bool:
+            exact = query in (u.id, u.openid, u.unionid)
+            in_nickname = bool(query) and u.nickname is not None and query in u.nickname
+            in_phone = tail is not None and u.phone is not None and u.phone.endswith(tail)
+            return exact or in_nickname or in_phone
+
+        found = [
+            u for u in self.users.values() if (appid is None or u.appid == appid) and matches(u)
+        ]
+        found.sort(
+            key=lambda u: (u.created_at.timestamp() if u.created_at else 0.0, u.id), reverse=True
+        )
+        return found[:limit]
+
+    async def login_counts(
+        self, since: datetime, *, bucket_s: int, appid: str | None = None
+    ) -> list[LoginCount]:
+        counts: dict[tuple[datetime, str, str | None], int] = {}
+        for e in self.events:
+            if e.at >= since and (appid is None or e.appid == appid):
+                key = (bucket_start(e.at, bucket_s), e.result, e.error_code)
+                counts[key] = counts.get(key, 0) + 1
+        return [LoginCount(*key, count) for key, count in sorted(counts.items(), key=_by_key)]
+
+    async def new_user_counts(
+        self, since: datetime, *, bucket_s: int, appid: str | None = None
+    ) -> list[Count]:
+        counts: dict[datetime, int] = {}
+        for u in self.users.values():
+            created = u.created_at
+            if created is not None and created >= since and (appid is None or u.appid == appid):
+                start = bucket_start(created, bucket_s)
+                counts[start] = counts.get(start, 0) + 1
+        return [Count(start, counts[start]) for start in sorted(counts)]
+
+    async def count_live_sessions(self, now: datetime, *, appid: str | None = None) -> int:
+        return sum(
+            1
+            for s in self.sessions.values()
+            if s.is_active(now) and (appid is None or s.appid == appid)
+        )
+
+    async def search_login_events(self, query: EventQuery) -> list[LoginEvent]:
+        def matches(e: LoginEvent) -> bool:
+            return (
+                (query.since is None or e.at >= query.since)
+                and (query.until is None or e.at < query.until)
+                and (query.appid is None or e.appid == query.appid)
+                and (query.user_id is None or e.user_id == query.user_id)
+                and (query.result is None or e.result == query.result)
+            )
+
+        return list(itertools.islice(filter(matches, reversed(self.events)), query.limit))
+
     # -- apps, persons and the platform ---------------------------------------------------
 
     async def save_app(self, app: App) -> App:
@@ -328,3 +390,12 @@ class MemoryStore:
 
     async def get_component_ticket(self, component_appid: str) -> tuple[str, datetime] | None:
         return self.tickets.get(component_appid)
+
+
+def since_epoch() -> datetime:
+    return datetime.fromtimestamp(0, tz=UTC)
+
+
+def _by_key(item: tuple[tuple[datetime, str, str | None], int]) -> tuple[datetime, str, str]:
+    (start, result, code), _ = item
+    return start, result, code or ""

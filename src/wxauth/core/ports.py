@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from wxauth.core.insights import Count, EventQuery, LoginCount
 from wxauth.core.models import (
     ENDED_REVOKED,
     AccountEvent,
@@ -161,6 +162,34 @@ class Store(Protocol):
         """Delete sessions whose idle expiry is before ``before`` (revoked ones included), in
         batches of ``batch_size`` rows, one short transaction each; return how many went."""
         ...
+
+    # -- the operator console -------------------------------------------------------------
+
+    async def search_users(
+        self, query: str, *, appid: str | None = None, limit: int = 50
+    ) -> list[User]:
+        """Users whose id, openid or unionid is ``query``, whose nickname contains it, or
+        (4 digits or more) whose phone number ends with it; newest first."""
+        ...
+
+    async def login_counts(
+        self, since: datetime, *, bucket_s: int, appid: str | None = None
+    ) -> list[LoginCount]:
+        """Login events at or after ``since``, counted per bucket, result and error code."""
+        ...
+
+    async def new_user_counts(
+        self, since: datetime, *, bucket_s: int, appid: str | None = None
+    ) -> list[Count]:
+        """Users created at or after ``since``, counted per bucket, oldest bucket first."""
+        ...
+
+    async def count_live_sessions(self, now: datetime, *, appid: str | None = None) -> int:
+        """Sessions neither revoked nor expired (idle or absolute) at ``now``."""
+        ...
+
+    async def search_login_events(self, query: EventQuery) -> list[LoginEvent]:
+        """The newest ``query.limit`` login events matching every filter given, newest first."""
 
     # -- apps, persons and the platform ---------------------------------------------------
 

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from wxauth.core.insights import Count, EventQuery, LoginCount
 from wxauth.core.models import (
     ENDED_DISABLED,
     ENDED_REPLACED,
@@ -28,6 +29,7 @@ from wxauth.core.models import (
     User,
 )
 from wxauth.errors import NotFound
+from wxauth.storage import insights_sql
 from wxauth.storage.boundary import translated
 from wxauth.storage.engine import sqlite_thread_engine
 from wxauth.storage.group_commit import GroupCommitWriter
@@ -461,6 +463,45 @@ class SqlStore:
             return delete(sessions).where(expired).with_dialect_options(mysql_limit=batch_size)
         batch = select(sessions.c.token_hash).where(expired).limit(batch_size)
         return delete(sessions).where(sessions.c.token_hash.in_(batch))
+
+    # -- the operator console (queries in wxauth.storage.insights_sql) --------------------
+
+    async def search_users(
+        self, query: str, *, appid: str | None = None, limit: int = 50
+    ) -> list[User]:
+        statement = insights_sql.search_users_query(query, appid, limit)
+        async with self._reading() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [_user(row) for row in rows]
+
+    async def login_counts(
+        self, since: datetime, *, bucket_s: int, appid: str | None = None
+    ) -> list[LoginCount]:
+        statement = insights_sql.login_counts_query(since, bucket_s, appid, self._dialect)
+        async with self._reading() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [
+            LoginCount(insights_sql.from_epoch(start), result, code, count)
+            for start, result, code, count in rows
+        ]
+
+    async def new_user_counts(
+        self, since: datetime, *, bucket_s: int, appid: str | None = None
+    ) -> list[Count]:
+        statement = insights_sql.new_user_counts_query(since, bucket_s, appid, self._dialect)
+        async with self._reading() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [Count(insights_sql.from_epoch(start), count) for start, count in rows]
+
+    async def count_live_sessions(self, now: datetime, *, appid: str | None = None) -> int:
+        async with self._reading() as conn:
+            count = (await conn.execute(insights_sql.live_sessions_query(now, appid))).scalar()
+        return int(count or 0)
+
+    async def search_login_events(self, query: EventQuery) -> list[LoginEvent]:
+        async with self._reading() as conn:
+            rows = (await conn.execute(insights_sql.login_events_query(query))).all()
+        return [LoginEvent(**row._mapping) for row in rows]
 
     # -- apps, persons and the platform ---------------------------------------------------
 

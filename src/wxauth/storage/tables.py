@@ -174,6 +174,8 @@ avatar_images = Table(
     ),
     Column("stored_at", UTCDateTime, nullable=False),
     Index("ix_avatar_images_stored_at", "stored_at"),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
 )
 
 # -- apps, persons and the platform (migration 0004) ---------------------------------------
@@ -223,3 +225,51 @@ component_tickets = Table(
 # Users and sessions are read with labelled columns, so that one row can carry both.
 USER_COLUMNS = [c.label(f"u_{c.name}") for c in users.c]
 SESSION_COLUMNS = [c.label(f"s_{c.name}") for c in sessions.c]
+
+
+# -- the operator console (migration 0006) ---------------------------------------------
+
+operators = Table(
+    "operators",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(256), nullable=False),
+    Column("totp_secret_enc", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime, nullable=True),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+
+operator_sessions = Table(
+    "operator_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("operator", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ip", String(64), nullable=True),
+    Index("ix_operator_sessions_operator", "operator"),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+
+operator_events = Table(
+    "operator_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", UTCDateTime, nullable=False),
+    Column("operator", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", String(64), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("detail", String(200), nullable=True),
+    Index("ix_operator_events_at", "at"),
+    Index("ix_operator_events_operator", "operator"),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)

@@ -1,15 +1,9 @@
-const { NetworkError } = require('../../lib/wxauth/index.js');
+const { describeError, signsOut } = require('../../utils/account.js');
 
 const app = getApp();
 // WeChat's grey default avatar, shown until the user picks one.
 const DEFAULT_AVATAR =
   'https://mmbiz.qpic.cn/mmbiz/icTdbqWNOwNRna42FI242Lcia07jQodd2FJGIYQfG0LAJGFxM4FbnQP6yfMxBgJ0F3YRqJCJ1aPAK2dQagdusBZg/0';
-
-function describe(err) {
-  if (err instanceof NetworkError) return 'Cannot reach the server. Is `make dev` running?';
-  if (err && err.code === 'user_denied') return '';
-  return (err && err.message) || String(err);
-}
 
 Page({
   data: {
@@ -17,29 +11,55 @@ Page({
     user: null,
     phone: '',
     error: '',
+    notice: '',
     defaultAvatar: DEFAULT_AVATAR,
   },
 
-  onLoad() {
+  // `notice`: another page signed the user out (account deleted, logged out everywhere, ended
+  // by another device): say so and wait for "Sign in" instead of signing in by itself.
+  onLoad(query) {
+    if (query && query.notice) {
+      this.setData({ state: 'out', notice: decodeURIComponent(query.notice) });
+      return;
+    }
     this.signIn();
   },
 
   // checkSession first: if WeChat let the session_key expire, the client logs in again now,
-  // so anything the phone encrypts next (encryptedData) decrypts on the server.
+  // so anything the phone encrypts next (encryptedData) decrypts on the server. After a
+  // session_replaced or account_disabled answer the client does not log in by itself: this
+  // rejects with that error, shown until the user taps "Sign in".
   signIn() {
-    this.setData({ state: 'loading', error: '' });
+    this.setData({ state: 'loading', error: '', notice: '' });
     app.auth
       .checkSession()
       .then(() => app.auth.getMe())
       .then((user) => this.setData({ state: 'in', user: user }))
-      .catch((err) => this.setData({ state: 'out', error: describe(err) }));
+      .catch((err) => this.setData({ state: 'out', error: describeError(err) }));
+  },
+
+  // The user asked to sign in: a new login even after session_replaced / account_disabled
+  // (a disabled account is refused again, with its reason).
+  onSignIn() {
+    this.setData({ state: 'loading', error: '', notice: '' });
+    app.auth
+      .login({ force: true })
+      .then(() => app.auth.getMe())
+      .then((user) => this.setData({ state: 'in', user: user }))
+      .catch((err) => this.setData({ state: 'out', error: describeError(err) }));
+  },
+
+  // session_replaced / account_disabled on any call: this device is signed out; say why.
+  fail(err) {
+    if (signsOut(err)) this.setData({ state: 'out', user: null, phone: '' });
+    this.setData({ error: describeError(err) });
   },
 
   onChooseAvatar(e) {
     app.auth
       .uploadAvatar(e)
       .then((user) => this.setData({ user: user, error: '' }))
-      .catch((err) => this.setData({ error: describe(err) }));
+      .catch((err) => this.fail(err));
   },
 
   // A form submit, not blur: WeChat checks the nickname's content before the form sees it.
@@ -49,14 +69,14 @@ Page({
     app.auth
       .updateProfile({ nickName: nickName })
       .then((user) => this.setData({ user: user, error: '' }))
-      .catch((err) => this.setData({ error: describe(err) }));
+      .catch((err) => this.fail(err));
   },
 
   onGetPhoneNumber(e) {
     app.auth
       .bindPhone(e)
       .then((info) => this.setData({ phone: info.phone_number, 'user.has_phone': true, error: '' }))
-      .catch((err) => this.setData({ error: describe(err) }));
+      .catch((err) => this.fail(err));
   },
 
   onLogout() {

@@ -1,7 +1,7 @@
 """apps registry, persons by UnionID, platform tickets
 
 Revision ID: 0004
-Revises: 0007
+Revises: 0006
 Create Date: 2026-12-15
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from wxauth.storage.tables import UTCDateTime
 
 revision = "0004"
-down_revision = "0007"  # main went 0003 -> 0007 (avatar_images) meanwhile
+down_revision = "0006"  # main went 0003 -> 0007 -> 0006 meanwhile
 branch_labels = None
 depends_on = None
 

@@ -30,6 +30,8 @@ def upgrade() -> None:
         ),
         sa.Column("stored_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_avatar_images"),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
     )
     op.create_index("ix_avatar_images_stored_at", "avatar_images", ["stored_at"])
 

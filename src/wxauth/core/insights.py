@@ -1,0 +1,52 @@
+"""What the operator console asks of the store: searches and counts over time.
+
+Counts are grouped in buckets of ``bucket_s`` seconds counted from the Unix epoch (an hour:
+3600, a day: 86400, both in UTC), so that every store cuts time at the same places.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+HOUR = 3600
+DAY = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCount:
+    """Login attempts in one bucket with one outcome (``error_code`` None for ``ok``)."""
+
+    start: datetime
+    result: str
+    error_code: str | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    start: datetime
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Filters on the login events; each one left None does not filter."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    appid: str | None = None
+    user_id: str | None = None
+    result: str | None = None
+    limit: int = 100
+
+
+def bucket_start(at: datetime, bucket_s: int) -> datetime:
+    epoch = int(at.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % bucket_s, tz=UTC)
+
+
+def phone_tail(query: str) -> str | None:
+    """The digits a phone number search looks for at the end of numbers: 4 or more."""
+    digits = query.strip()
+    return digits if len(digits) >= 4 and digits.isdigit() else None
