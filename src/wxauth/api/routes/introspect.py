@@ -102,6 +102,7 @@ async def read_request(request: Request) -> IntrospectRequest:
     dependencies=[Depends(require_service_key)],
     response_model_exclude_unset=True,
     responses={
+        400: {"model": ErrorBody, "description": "malformed JSON, or a form body not in UTF-8"},
         401: {"model": ErrorBody, "description": "the service key is missing or wrong"},
         429: {"model": ErrorBody, "description": "too many wrong service keys from the address"},
         422: {"model": ErrorBody, "description": "no token in the body"},
