@@ -46,6 +46,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds per timed run")
     parser.add_argument("--no-baseline", action="store_true", help="skip the Flask baseline")
     parser.add_argument("--latency-ms", type=int, default=50, help="WeChat latency to simulate")
+    parser.add_argument(
+        "--backends",
+        default="postgresql,mariadb",
+        help="production backends to run with Redis after SQLite (comma-separated; '' for none)",
+    )
     return parser.parse_args(argv)
 
 
@@ -59,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         duration_s=args.duration,
         baseline=not args.no_baseline,
         latency_ms=args.latency_ms,
+        backends=tuple(filter(None, args.backends.split(","))),
     )
     with (
         tempfile.TemporaryDirectory(prefix="wxauth-bench-") as workdir,

@@ -106,6 +106,8 @@ class Results:
     library: dict[str, float] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # backends not run, and why
+    server_log: list[str] = field(default_factory=list)  # what the servers complained of
 
     def find(self, scenario: str, target: str, connections: int) -> Row | None:
         for row in self.rows:
@@ -122,6 +124,8 @@ class Results:
             "rows": [asdict(row) for row in self.rows],
             "library": self.library,
             "checks": [asdict(check) for check in self.checks],
+            "skipped": self.skipped,
+            "server_log": self.server_log,
         }
 
 
@@ -181,6 +185,11 @@ def markdown(results: Results) -> str:
             row.note,
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    if results.skipped:
+        lines += ["", *(f"- {reason}" for reason in results.skipped)]
+    if results.server_log:
+        lines += ["", "Server log lines (warnings and errors):", ""]
+        lines += [f"- `{line}`" for line in results.server_log]
     if results.library:
         lines += ["", "## Library check (in-process, one core)", ""]
         lines += [f"- {name}: {value}" for name, value in results.library.items()]

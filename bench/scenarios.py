@@ -18,6 +18,7 @@ from typing import Any
 
 import psutil
 
+from bench.backends import ServiceCpu
 from bench.load import LoadResult, build_request, cycle, once_each, run_load
 from bench.procs import WXAUTH, Server, Usage, cpu_each, free_port, running, usage
 from bench.report import Results, Row, median_run
@@ -45,6 +46,8 @@ class Plan:
     baseline_workers: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1) + 1)
     # wxauth serve --workers: one per core, as docs/deployment.md recommends.
     server_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # The production backends run after SQLite, each with Redis (skipped when absent).
+    backends: tuple[str, ...] = ("postgresql", "mariadb")
 
 
 def _json_request(
@@ -92,8 +95,17 @@ async def timed(
     return load, (before, usage(processes))
 
 
-async def token_check(api: Server, sim: Server, plan: Plan, results: Results) -> None:
-    """GET /v1/me with warm tokens against GET /healthz, on the same server in the same run."""
+async def token_check(
+    api: Server,
+    sim: Server,
+    plan: Plan,
+    results: Results,
+    *,
+    label: str = "token check",
+    services: ServiceCpu | None = None,
+) -> None:
+    """GET /v1/me with warm tokens against GET /healthz, on the same server in the same run
+    (``services``: the database's and Redis's CPU go into each row's note)."""
     codes = await mint_codes(sim, plan.tokens, "token")
     tokens = await _collect(api, login_requests(codes), "token")
     me = [
@@ -108,10 +120,12 @@ async def token_check(api: Server, sim: Server, plan: Plan, results: Results) ->
         for connections in (plan.high_connections, plan.low_connections, 1):
             runs = []
             for _ in range(plan.repeats):
+                spent = services.snapshot() if services else None
                 load, use = await timed(
                     api, requests, connections=connections, duration_s=plan.duration_s, repeat=True
                 )
-                runs.append(Row.of("token check", target, connections, load, use))
+                note = services.note(spent, load.elapsed_s) if services and spent else ""
+                runs.append(Row.of(label, target, connections, load, use, note))
             results.rows.append(median_run(runs))
 
 
@@ -123,6 +137,7 @@ async def login(
     *,
     label: str,
     levels: tuple[int, ...],
+    services: ServiceCpu | None = None,
 ) -> None:
     """POST /v1/login with fresh codes at each concurrency level."""
     latency_s = plan.wechat_latency_ms / 1000
@@ -135,6 +150,7 @@ async def login(
             sim_before, machine_before = usage(sim.processes()), psutil.cpu_times()
             processes = server.processes()
             each_before = cpu_each(processes)
+            spent = services.snapshot() if services else None
             load, use = await timed(
                 server,
                 login_requests(codes),
@@ -146,6 +162,8 @@ async def login(
             note = f"bound {bound:.0f}/s; simulator CPU {sim_cpu:.0f}%; "
             note += machine_note(machine_before, psutil.cpu_times())
             note += split_note(each_before, cpu_each(processes), load.elapsed_s)
+            if services and spent:
+                note += "; " + services.note(spent, load.elapsed_s)
             runs.append(Row.of(label, "/v1/login", connections, load, use, note))
         results.rows.append(median_run(runs))
 
@@ -194,7 +212,13 @@ def wechat_simulator(plan: Plan, workdir: Path) -> Iterator[Server]:
 
 @contextmanager
 def wxauth_server(
-    sim: Server, workdir: Path, database_url: str, *, workers: int = 1
+    sim: Server,
+    workdir: Path,
+    database_url: str,
+    *,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+    name: str = "wxauth",
 ) -> Iterator[Server]:
     from wxauth.core.keyring import generate_key
 
@@ -209,10 +233,11 @@ def wxauth_server(
         "WXAUTH_RATE_LIMIT_LOGIN_IP": "0",
         "WXAUTH_RATE_LIMIT_LOGIN_APPID": "0",
         "WXAUTH_RATE_LIMIT_TOKEN": "0",
+        **(extra_env or {}),
     }
     argv = [*WXAUTH, "serve", "--port", str(port), "--log-level", "warning"]
     argv += ["--workers", str(workers)]
-    with running("wxauth", argv, port=port, env=env, workdir=workdir, ready_path="/healthz") as api:
+    with running(name, argv, port=port, env=env, workdir=workdir, ready_path="/healthz") as api:
         yield api
 
 

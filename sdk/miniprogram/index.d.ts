@@ -185,6 +185,12 @@ export interface Client {
   exportData(): Promise<Record<string, unknown>>;
   /** The stored session, without a network call; null when none is usable. */
   getSession(): Session | null;
+  /**
+   * A short-lived signed access token (a JWT, ES256) for the app's other backends, which
+   * verify it offline with the JWKS at /.well-known/jwks.json. Cached in memory and renewed
+   * before it expires; concurrent callers share one request; `{ force: true }` gets a new one.
+   */
+  getAccessToken(options?: { force?: boolean }): Promise<string>;
 }
 
 export function createClient(options: ClientOptions): Client;

@@ -119,6 +119,9 @@ expectType<Promise<PhoneNumber>>(client.bindPhone('code'));
 expectType<Promise<PhoneNumber>>(client.bindPhone({ detail: { code: 'code' } }));
 expectType<Promise<PhoneNumber>>(client.bindPhone({ encryptedData: 'e', iv: 'i' }));
 expectType<Promise<void>>(client.logout());
+expectType<Promise<string>>(client.getAccessToken());
+expectType<Promise<string>>(client.getAccessToken({ force: true }));
+expectError(client.getAccessToken({ force: 'yes' }));
 // @ts-expect-error: gender is a number
 client.updateProfile({ gender: 'male' });
 // @ts-expect-error: a path or a chooseAvatar event

@@ -14,6 +14,7 @@ import itertools
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -127,6 +128,50 @@ def check_service_key(key: str) -> None:
         )
 
 
+# Service key scopes: a WXAUTH_SERVICE_KEYS entry is a bare KEY (every scope, every app: the
+# original form) or NAME:KEY:SCOPES:APPS, SCOPES joined by "+" and APPS by "|", "*" for all.
+SCOPE_INTROSPECT = "introspect"
+SCOPE_ACCESS_TOKEN = "access_token"  # noqa: S105 - a scope's name
+SERVICE_SCOPES = frozenset({SCOPE_INTROSPECT, SCOPE_ACCESS_TOKEN})
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceKey:
+    """One service key and what it may do: ``appids`` None means every app."""
+
+    name: str
+    key: SecretStr
+    scopes: frozenset[str]
+    appids: frozenset[str] | None
+
+    def allows(self, scope: str, appid: str | None = None) -> bool:
+        if scope not in self.scopes:
+            return False
+        return appid is None or self.appids is None or appid in self.appids
+
+
+def parse_service_key(entry: str) -> ServiceKey:
+    """``KEY`` or ``NAME:KEY:SCOPES:APPS`` (see above); the key's strength is checked."""
+    parts = entry.split(":")
+    if len(parts) != 4:
+        check_service_key(entry)
+        return ServiceKey("default", SecretStr(entry), SERVICE_SCOPES, None)
+    name, key, scopes, apps = (part.strip() for part in parts)
+    check_service_key(key)
+    wanted = SERVICE_SCOPES if scopes == "*" else frozenset(filter(None, scopes.split("+")))
+    unknown = sorted(wanted - SERVICE_SCOPES)
+    if not name or not wanted or unknown:
+        refused = f"; not {', '.join(unknown)}" if unknown else ""
+        raise ValueError(
+            f"WXAUTH_SERVICE_KEYS: the key named {name!r} needs a name and scopes from "
+            f"{' + '.join(sorted(SERVICE_SCOPES))} (or *){refused}"
+        )
+    appids = None if apps == "*" else frozenset(check_appid(a) for a in apps.split("|") if a)
+    if appids is not None and not appids:
+        raise ValueError(f"WXAUTH_SERVICE_KEYS: the key named {name!r} names no app (or *)")
+    return ServiceKey(name, SecretStr(key), wanted, appids)
+
+
 def _mostly_sequential(key: str) -> bool:
     steps = sum(abs(ord(b) - ord(a)) <= 1 for a, b in itertools.pairwise(key))
     return steps * 2 > len(key)
@@ -231,6 +276,13 @@ class Settings(BaseSettings):
     platforms: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     # How far a platform push's timestamp may be from now (seconds, either way).
     platform_push_max_skew: int = Field(default=300, ge=10, le=3600)
+    # Signed access tokens (POST /v1/token, /.well-known/jwks.json): a JWT's life in seconds
+    # (its revocation bound) and its issuer (default: public_url, else the server's URL).
+    jwt_ttl: int = Field(default=300, ge=1, le=86_400)
+    jwt_issuer: str | None = None
+    # WeChat's access_token relayed to service keys (GET /v1/wechat/access-token): refreshes
+    # of a token a caller says WeChat refused, per app per rate-limit window (0: no limit).
+    rate_limit_access_token_refresh: int = Field(default=3, ge=0)
     # The operator console under /console: off unless asked for. Operator sessions end when
     # unused for console_idle_ttl seconds and console_max_ttl after sign-in; failed sign-ins
     # are counted per operator name and per address in each rate-limit window.
@@ -239,6 +291,16 @@ class Settings(BaseSettings):
     console_max_ttl: int = Field(default=12 * 3600, gt=0)
     rate_limit_console_signin_name: int = Field(default=5, ge=0)
     rate_limit_console_signin_ip: int = Field(default=20, ge=0)
+
+    # Database connections per process (PostgreSQL, MySQL/MariaDB): a pool of this many, this
+    # many more when all are busy, and how long a request waits for one before it answers
+    # 503 storage_unavailable. Rule: workers x (pool size + overflow), summed over every
+    # server and command on the database, stays below what it allows (PostgreSQL's
+    # max_connections, 100 by default, less its superuser_reserved_connections; MySQL's
+    # max_connections, 151). See docs/deployment.md.
+    database_pool_size: int = Field(default=20, ge=1, le=1000)
+    database_max_overflow: int = Field(default=0, ge=0, le=1000)
+    database_pool_timeout: float = Field(default=5.0, gt=0, le=120)
 
     @classmethod
     def settings_customise_sources(
@@ -309,7 +371,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_service_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
         for key in value:
-            check_service_key(key.get_secret_value())
+            parse_service_key(key.get_secret_value())
         return value
 
     @field_validator("trusted_proxies")
@@ -334,6 +396,10 @@ class Settings(BaseSettings):
     def default_appid(self) -> str | None:
         """The appid to use when a login names none: only when exactly one app is configured."""
         return next(iter(self.apps)) if len(self.apps) == 1 else None
+
+    def service_key_grants(self) -> list[ServiceKey]:
+        """The service keys with their scopes and apps (a bare key may do everything)."""
+        return [parse_service_key(key.get_secret_value()) for key in self.service_keys]
 
     def secret_key_bytes(self) -> list[bytes]:
         return [check_secret_key(key.get_secret_value()) for key in self.secret_keys]

@@ -25,6 +25,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wxauth.config import Settings
+from wxauth.core.access_jwt import AccessJwts
 from wxauth.core.accounts import Accounts
 from wxauth.core.apps import AppRegistry, RegistrySecrets
 from wxauth.core.avatar import AvatarRules, Avatars, AvatarStorage
@@ -44,7 +45,7 @@ from wxauth.errors import ServerMisconfigured
 from wxauth.platform import Platform, RoutedTokenSource
 from wxauth.storage.avatars import LocalAvatarStorage
 from wxauth.storage.avatars_sql import SqlAvatarStorage
-from wxauth.storage.engine import create_engine
+from wxauth.storage.engine import PoolSize, create_engine
 from wxauth.storage.migrate import SchemaCheck
 from wxauth.storage.operators_sql import SqlOperatorStore
 from wxauth.storage.redis import create_redis
@@ -104,7 +105,13 @@ class Wiring:
 
     @cached_property
     def engine(self) -> AsyncEngine:
-        return create_engine(self.settings.database_url)
+        settings = self.settings
+        pool = PoolSize(
+            settings.database_pool_size,
+            settings.database_max_overflow,
+            settings.database_pool_timeout,
+        )
+        return create_engine(settings.database_url, pool=pool)
 
     @cached_property
     def schema_check(self) -> SchemaCheck | None:
@@ -163,7 +170,8 @@ class Wiring:
     @cached_property
     def avatar_storage(self) -> AvatarStorage:
         if self.settings.avatar_storage == "database":
-            return SqlAvatarStorage(self.engine)
+            sqlite = self.engine.dialect.name == "sqlite"
+            return SqlAvatarStorage(self.engine, writes=self.sql_store.writes if sqlite else None)
         return LocalAvatarStorage(self.settings.avatar_dir)
 
     # -- the core -----------------------------------------------------------------------
@@ -239,6 +247,14 @@ class Wiring:
             store=self.store,
             rules=AvatarRules(max_bytes=self.settings.avatar_max_bytes),
             clock=self.clock,
+        )
+
+    @cached_property
+    def access_jwts(self) -> AccessJwts:
+        """Access JWTs for other services (``POST /v1/token``) and the JWKS: the store and
+        the at-rest keyring (signing keys are stored encrypted)."""
+        return AccessJwts(
+            store=self.store, keyring=self.keyring, ttl=self.settings.jwt_ttl, clock=self.clock
         )
 
     # -- WeChat -------------------------------------------------------------------------

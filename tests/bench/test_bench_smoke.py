@@ -18,6 +18,8 @@ pytest.importorskip("psutil", reason="the bench needs psutil: pip install -e '.[
 from bench.run import QUICK, run_all
 from bench.scenarios import Plan
 
+from tests.services import POSTGRES_PORT, REDIS_PORT, answers
+
 HAS_BASELINE = all(importlib.util.find_spec(m) for m in ("flask", "requests", "gunicorn"))
 TINY: Plan = dataclasses.replace(
     QUICK,
@@ -32,7 +34,9 @@ TINY: Plan = dataclasses.replace(
     baseline_workers=2,
     server_workers=2,
     repeats=2,
+    backends=("postgresql",),
 )
+PRODUCTION = "PostgreSQL + Redis"
 
 
 async def test_quick_machinery_writes_a_well_formed_table(tmp_path: Path) -> None:
@@ -52,6 +56,16 @@ async def test_quick_machinery_writes_a_well_formed_table(tmp_path: Path) -> Non
     }
     if HAS_BASELINE:
         expected.add(("baseline", "/v1/login", 3))
+    if answers(POSTGRES_PORT) and answers(REDIS_PORT):
+        for target in ("/healthz", "/v1/me"):
+            expected |= {(f"token check, {PRODUCTION}", target, n) for n in (1, 2, 4)}
+        expected.add((f"login, {PRODUCTION}", "/v1/login", 3))
+        assert data["skipped"] == []
+        login = rows[(f"login, {PRODUCTION}", "/v1/login", 3)]
+        assert "PostgreSQL CPU " in login["note"] and "Redis CPU " in login["note"]
+        assert "server log: 0 warning or error lines" in login["note"], data["server_log"]
+    else:  # skipped, saying why
+        assert len(data["skipped"]) == 1 and "PostgreSQL" in data["skipped"][0]
     assert set(rows) == expected
     for row in rows.values():
         assert row["requests"] > 0 and row["errors"] == 0, row

@@ -24,6 +24,7 @@ from wxauth.storage.tables import (
     operators,
     persons,
     sessions,
+    signing_keys,
     users,
     wechat_sessions,
 )
@@ -133,7 +134,7 @@ async def emptied(url: str) -> AsyncEngine:
     """An engine on ``url`` whose tables have been emptied."""
     engine = create_engine(url)
     async with engine.begin() as conn:
-        tables = (account_events, login_events, sessions, wechat_sessions, users)
+        tables = (account_events, login_events, sessions, wechat_sessions, users, signing_keys)
         for table in (*tables, apps, persons, component_tickets):
             await conn.execute(delete(table))
         for table in (operator_events, operator_sessions, operators):

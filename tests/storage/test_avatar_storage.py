@@ -14,6 +14,7 @@ from sqlalchemy import update
 from wxauth.core.avatar import AvatarImage, AvatarStorage
 from wxauth.storage.avatars import LocalAvatarStorage
 from wxauth.storage.avatars_sql import SqlAvatarStorage
+from wxauth.storage.sql import SqlStore
 from wxauth.storage.tables import avatar_images
 
 from .conftest import emptied
@@ -49,7 +50,12 @@ async def storage(storage_url: str | None, tmp_path: Path) -> AsyncIterator[Avat
     engine = await emptied(storage_url)
     async with engine.begin() as conn:  # the session-wide databases are shared by tests
         await conn.execute(avatar_images.delete())
-    yield SqlAvatarStorage(engine)
+    if engine.dialect.name == "sqlite":  # as the wiring builds it: through the writer thread
+        writes = SqlStore(engine).writes
+        yield SqlAvatarStorage(engine, writes=writes)
+        writes.close()
+    else:
+        yield SqlAvatarStorage(engine)
     await engine.dispose()
 
 

@@ -23,6 +23,7 @@ from wxauth.core.tokens import SessionPolicy, new_token
 from wxauth.storage.engine import create_engine
 from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.sql import SqlStore
+from wxauth.storage.writes_sqlite import SqliteWrites
 
 POLICY = SessionPolicy(timedelta(days=7), timedelta(days=30), timedelta(minutes=5))
 NOW = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
@@ -48,13 +49,13 @@ def count(db_path: Path, table: str) -> int:
 async def test_concurrent_logins_share_transactions(db_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{db_path}")
     store = SqlStore(engine)
-    assert store._writer is not None
+    assert isinstance(store.writes, SqliteWrites)
     results = await asyncio.gather(*(store.record_login(record(f"o-{i % 50}")) for i in range(300)))
     assert sum(created for _, created in results) == 50  # one user per openid, still
     assert count(db_path, "users") == 50
     assert count(db_path, "sessions") == 300
     assert count(db_path, "login_events") == 300
-    assert store._writer.batches < 300  # writes were grouped
+    assert store.writes.writer.batches < 300  # writes were grouped
     await engine.dispose()
 
 
@@ -157,7 +158,8 @@ async def test_sqlite_writes_store_what_sqlalchemy_stores(tmp_path: Path, db_pat
     shutil.copy(db_path, other)
     fast = SqlStore(create_engine(f"sqlite+aiosqlite:///{db_path}"))
     plain = SqlStore(create_engine(f"sqlite+aiosqlite:///{other}"))
-    plain._login_writes = None  # the SQLAlchemy statements, in one transaction
+    assert isinstance(plain.writes, SqliteWrites)
+    plain.writes._logins = None  # the SQLAlchemy statements, in one transaction
     first = record("o-1")
     again = dataclasses.replace(
         record("o-1"), unionid="u-1", profile={"nickname": "小明 🐼", "gender": 1}

@@ -28,6 +28,7 @@ from wxauth.core.models import (
     LoginEvent,
     LoginRecord,
     Session,
+    SigningKey,
     User,
 )
 from wxauth.core.tokens import SessionPolicy, new_token
@@ -78,6 +79,16 @@ async def login(store: Any, openid: str, **kwargs: Any) -> tuple[User, bool, Ses
     record = login_record(openid, **kwargs)
     user, created = await store.record_login(record)
     return user, created, dataclasses.replace(record.session, user_id=user.id)
+
+
+def signing_key(kid: str, created_at: datetime) -> SigningKey:
+    return SigningKey(
+        kid=kid,
+        alg="ES256",
+        private_key_enc=f"enc-{kid}",
+        public_jwk=f'{{"kid": "{kid}"}}',
+        created_at=created_at,
+    )
 
 
 class StoreContract:
@@ -581,6 +592,35 @@ class StoreContract:
         await store.save_component_ticket(platform, "t2", NOW + timedelta(minutes=10))
         await store.save_component_ticket(platform, "t0", NOW - timedelta(minutes=10))
         assert await store.get_component_ticket(platform) == ("t2", NOW + timedelta(minutes=10))
+
+    # -- signing keys (access JWTs) ---------------------------------------------------------
+
+    async def test_a_new_signing_key_retires_the_others_in_one_step(self, store: Any) -> None:
+        first = signing_key("k1", NOW)
+        await store.add_signing_key(first)
+        assert await store.list_signing_keys() == [first]
+        later = NOW + timedelta(minutes=5)
+        await store.add_signing_key(signing_key("k2", later))
+        keys = await store.list_signing_keys()
+        assert [(k.kid, k.retired_at) for k in keys] == [("k2", None), ("k1", later)]
+        assert keys[1].private_key_enc == "enc-k1" and keys[1].public_jwk == '{"kid": "k1"}'
+        await store.add_signing_key(signing_key("k3", later + timedelta(minutes=5)))
+        keys = await store.list_signing_keys()
+        assert [(k.kid, k.retired_at) for k in keys] == [
+            ("k3", None),
+            ("k2", later + timedelta(minutes=5)),
+            ("k1", later),  # retired once, when it was replaced
+        ]
+
+    async def test_signing_keys_retired_long_ago_are_deleted(self, store: Any) -> None:
+        for i in range(3):
+            await store.add_signing_key(signing_key(f"k{i}", NOW + timedelta(minutes=i)))
+        # k0 retired at NOW+1min, k1 at NOW+2min, k2 still signs
+        assert await store.delete_signing_keys(NOW + timedelta(minutes=1)) == 0
+        assert await store.delete_signing_keys(NOW + timedelta(minutes=2)) == 1
+        assert [k.kid for k in await store.list_signing_keys()] == ["k2", "k1"]
+        assert await store.delete_signing_keys(NOW + timedelta(days=1)) == 1
+        assert [k.kid for k in await store.list_signing_keys()] == ["k2"]
 
     # -- the operator console ---------------------------------------------------------------
 

@@ -15,7 +15,18 @@ from wxauth.api.docs import install_docs
 from wxauth.api.metrics import Metrics, MetricsMiddleware
 from wxauth.api.middleware import RequestContext
 from wxauth.api.ratelimit import RateLimiter
-from wxauth.api.routes import account, auth, avatar, health, introspect, me, phone, platform
+from wxauth.api.routes import (
+    account,
+    auth,
+    avatar,
+    health,
+    introspect,
+    me,
+    phone,
+    platform,
+    tokens,
+    wechat_token,
+)
 from wxauth.api.schemas import ErrorBody
 from wxauth.api.state import ApiState
 from wxauth.config import Settings
@@ -83,7 +94,18 @@ def create_app(
     )
     errors.install(app)
     openapi.install(app)
-    for module in (auth, me, account, health, phone, avatar, introspect, platform):
+    for module in (
+        auth,
+        me,
+        account,
+        health,
+        phone,
+        avatar,
+        introspect,
+        tokens,
+        wechat_token,
+        platform,
+    ):
         app.include_router(module.router)
     install_docs(app)
     if settings.console:

@@ -49,3 +49,20 @@ def keys_rotate() -> None:
             raise typer.Exit(1)
 
     with_wiring(run, settings)
+
+
+@app.command("rotate-signing")
+def keys_rotate_signing() -> None:
+    """Start signing access JWTs with a new key.
+
+    The old public keys stay in /.well-known/jwks.json until the last token they signed has
+    expired (WXAUTH_JWT_TTL, plus the 30 s within which every server picks up the new key).
+    """
+
+    async def run(wiring: Wiring) -> None:
+        jwts = wiring.access_jwts
+        key = await jwts.rotate()
+        kept = int(jwts.retention.total_seconds())
+        typer.echo(f"signing with {key.kid}; the previous keys stay published for {kept} s")
+
+    with_wiring(run)

@@ -31,6 +31,7 @@ from wxauth.core.models import (
     LoginEvent,
     LoginRecord,
     Session,
+    SigningKey,
     User,
 )
 from wxauth.core.ports import Store
@@ -306,6 +307,17 @@ class CachedStore:
         # Only sessions already past their idle expiry go: a cached copy of one is refused
         # by its own expiry check, so there is nothing to forget.
         return await self.store.delete_expired_sessions(before, batch_size=batch_size)
+
+    # -- signing keys (access JWTs): nothing cached, nothing to forget ---------------------
+
+    async def add_signing_key(self, key: SigningKey) -> None:
+        await self.store.add_signing_key(key)
+
+    async def list_signing_keys(self) -> list[SigningKey]:
+        return await self.store.list_signing_keys()
+
+    async def delete_signing_keys(self, retired_before: datetime) -> int:
+        return await self.store.delete_signing_keys(retired_before)
 
     # -- the operator console: reads only, nothing to forget ------------------------------
 

@@ -21,6 +21,7 @@ from wxauth.core.models import (
     LoginEvent,
     LoginRecord,
     Session,
+    SigningKey,
     User,
 )
 from wxauth.errors import NotFound
@@ -39,6 +40,7 @@ class MemoryStore:
         # persons: id -> (unionid, merged_into)
         self.persons: dict[str, tuple[str | None, str | None]] = {}
         self.tickets: dict[str, tuple[str, datetime]] = {}
+        self.signing_keys: list[SigningKey] = []
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
         async with self._lock:
@@ -253,6 +255,26 @@ class MemoryStore:
         for token_hash in expired:
             del self.sessions[token_hash]
         return len(expired)
+
+    # -- signing keys (access JWTs) ---------------------------------------------------------
+
+    async def add_signing_key(self, key: SigningKey) -> None:
+        self.signing_keys[:] = [
+            k if k.retired_at is not None else dataclasses.replace(k, retired_at=key.created_at)
+            for k in self.signing_keys
+        ]
+        self.signing_keys.append(key)
+
+    async def list_signing_keys(self) -> list[SigningKey]:
+        return sorted(self.signing_keys, key=lambda k: (k.created_at, k.kid), reverse=True)
+
+    async def delete_signing_keys(self, retired_before: datetime) -> int:
+        kept = [
+            k for k in self.signing_keys if not (k.retired_at and k.retired_at < retired_before)
+        ]
+        deleted = len(self.signing_keys) - len(kept)
+        self.signing_keys[:] = kept
+        return deleted
 
     # -- the operator console -------------------------------------------------------------
 

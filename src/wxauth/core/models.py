@@ -216,3 +216,19 @@ class App:
     @property
     def active(self) -> bool:
         return self.status == APP_ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """A key that signs access JWTs (``POST /v1/token``). The private half is stored only
+    encrypted with the at-rest keyring; the public half is a JWK as JSON text.
+
+    The newest key without ``retired_at`` signs; a retired key stays in the JWKS until the
+    last token it may have signed has expired."""
+
+    kid: str
+    alg: str
+    private_key_enc: str = field(repr=False)
+    public_jwk: str
+    created_at: datetime
+    retired_at: datetime | None = None

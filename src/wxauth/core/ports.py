@@ -14,6 +14,7 @@ from wxauth.core.models import (
     LoginEvent,
     LoginRecord,
     Session,
+    SigningKey,
     User,
 )
 
@@ -161,6 +162,21 @@ class Store(Protocol):
     async def delete_expired_sessions(self, before: datetime, *, batch_size: int = 1000) -> int:
         """Delete sessions whose idle expiry is before ``before`` (revoked ones included), in
         batches of ``batch_size`` rows, one short transaction each; return how many went."""
+        ...
+
+    # -- signing keys (access JWTs) ---------------------------------------------------------
+
+    async def add_signing_key(self, key: SigningKey) -> None:
+        """Store ``key`` and retire every other key still signing (``retired_at`` = the new
+        key's ``created_at``), in one transaction."""
+        ...
+
+    async def list_signing_keys(self) -> list[SigningKey]:
+        """Every stored signing key, newest first."""
+        ...
+
+    async def delete_signing_keys(self, retired_before: datetime) -> int:
+        """Delete the keys retired before ``retired_before``; return how many went."""
         ...
 
     # -- the operator console -------------------------------------------------------------

@@ -8,10 +8,12 @@ avatars prune`` leaves it), and two servers storing the same picture at once sto
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Set
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Delete, delete, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,15 +21,21 @@ from wxauth.core.avatar import AvatarImage
 from wxauth.storage.avatars import NAME
 from wxauth.storage.boundary import translated
 from wxauth.storage.tables import avatar_images
+from wxauth.storage.writes import Writes
 
 PRUNE_BATCH = 500
 
 
 class SqlAvatarStorage:
-    """:class:`~wxauth.core.avatar.AvatarStorage` in the ``avatar_images`` table."""
+    """:class:`~wxauth.core.avatar.AvatarStorage` in the ``avatar_images`` table.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    ``writes``: the store's write paths, given on SQLite so that avatars are written by the
+    process's one writer thread, in turn with the other processes, like every other write
+    (:mod:`wxauth.storage.writes_sqlite`)."""
+
+    def __init__(self, engine: AsyncEngine, *, writes: Writes | None = None) -> None:
         self.engine = engine
+        self._writes = writes
 
     def __repr__(self) -> str:
         return f"SqlAvatarStorage({self.engine.dialect.name})"
@@ -37,6 +45,15 @@ class SqlAvatarStorage:
             raise ValueError("not an avatar name")
         now = datetime.now(UTC)
         renew = update(avatar_images).where(avatar_images.c.name == name).values(stored_at=now)
+        if self._writes is not None:
+            store = insert(avatar_images).values(name=name, data=image.data, stored_at=now)
+
+            def body(conn: Connection) -> None:
+                if not conn.execute(renew).rowcount:  # under the write lock: no race
+                    conn.execute(store)
+
+            await self._writes.run(body)
+            return
         with translated():
             async with self.engine.begin() as conn:
                 if (await conn.execute(renew)).rowcount:
@@ -70,11 +87,17 @@ class SqlAvatarStorage:
                 return names
             for start in range(0, len(names), PRUNE_BATCH):
                 batch = names[start : start + PRUNE_BATCH]
+                # Checked again in the statement: an upload may have renewed one since.
+                gone = delete(avatar_images).where(
+                    avatar_images.c.name.in_(batch), avatar_images.c.stored_at < cutoff
+                )
+                if self._writes is not None:
+                    await self._writes.run(functools.partial(_run, gone))
+                    continue
                 async with self.engine.begin() as conn:
-                    # Checked again in the statement: an upload may have renewed one since.
-                    await conn.execute(
-                        delete(avatar_images).where(
-                            avatar_images.c.name.in_(batch), avatar_images.c.stored_at < cutoff
-                        )
-                    )
+                    await conn.execute(gone)
         return names
+
+
+def _run(statement: Delete, conn: Connection) -> None:
+    conn.execute(statement)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -10,22 +11,45 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_S = 30
+POOL_RECYCLE_S = 1800
 
 
 def backend_name(url: str) -> str:
     return make_url(url).get_backend_name()
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for ``url`` with the per-backend settings wxauth relies on."""
+@dataclass(frozen=True)
+class PoolSize:
+    """Connections per process to a database server: ``size`` kept open, ``overflow`` more
+    opened when all are busy, and how long (``timeout``, seconds) a caller waits for one
+    before :class:`sqlalchemy.exc.TimeoutError` (503 ``storage_unavailable`` at the storage
+    boundary). Each process may hold ``size + overflow``: workers x that, over every process
+    on the database, must stay below what the server allows."""
+
+    size: int = 20
+    overflow: int = 0
+    timeout: float = 5.0
+
+
+def create_engine(url: str, *, pool: PoolSize | None = None, **kwargs: Any) -> AsyncEngine:
+    """An async engine for ``url`` with the per-backend settings wxauth relies on.
+
+    No ``pool_pre_ping``: it costs a round trip on every checkout, that is one more per
+    request. A connection that the server has dropped fails its statement instead; the
+    storage boundary answers that request 503 and SQLAlchemy discards every connection as
+    old as that one (``connection_invalidated``), so the next requests connect afresh.
+    Connections are recycled after :data:`POOL_RECYCLE_S`, before a server's idle timeout
+    (MySQL's ``wait_timeout``, 8 hours by default) can close them."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_S})
     elif "poolclass" not in kwargs:
-        kwargs.setdefault("pool_pre_ping", True)
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 20)
+        pool = pool or PoolSize()
+        kwargs.setdefault("pool_size", pool.size)
+        kwargs.setdefault("max_overflow", pool.overflow)
+        kwargs.setdefault("pool_timeout", pool.timeout)
+        kwargs.setdefault("pool_recycle", POOL_RECYCLE_S)
     if backend in ("mysql", "mariadb") and "charset" not in parsed.query:
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     engine = create_async_engine(parsed, **kwargs)

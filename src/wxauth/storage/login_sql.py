@@ -3,11 +3,11 @@
 Values travel as execution parameters, never inside the statement, so SQLAlchemy compiles each
 statement once and finds it in its cache on every later login.
 
-The user is upserted by one statement on every backend. On PostgreSQL and SQLite it returns the
-row (``RETURNING``): the id tells whether this login inserted it, since a conflicting insert
-keeps the old id. MySQL and MariaDB read the row back in the same transaction; their upsert
-locks it exclusively at once (``INSERT IGNORE`` takes a shared lock on a duplicate, and racing
-first logins then deadlock upgrading it).
+The user is upserted by one statement on every backend. On PostgreSQL, SQLite and MariaDB
+(10.5 and later) it returns the row (``RETURNING``): the id tells whether this login inserted
+it, since a conflicting insert keeps the old id. MySQL reads the row back in the same
+transaction. Their upsert locks it exclusively at once (``INSERT IGNORE`` takes a shared lock
+on a duplicate, and racing first logins then deadlock upgrading it).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from wxauth.storage.tables import USER_COLUMNS, users, wechat_sessions
 
 UPSERT_DIALECTS = ("postgresql", "sqlite")
+RETURNING_DIALECTS = ("postgresql", "sqlite", "mysql", "mariadb")  # MySQL itself has none
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class LoginStatements:
     @classmethod
     def for_dialect(cls, dialect: Dialect) -> LoginStatements:
         name = dialect.name
-        returning = name in UPSERT_DIALECTS and dialect.insert_returning
+        returning = name in RETURNING_DIALECTS and dialect.insert_returning
         return cls(name, returning, _save_session_key(name))
 
     def upsert_user(self, profile_columns: tuple[str, ...]) -> Executable:
@@ -69,7 +70,8 @@ def _upsert_user(dialect: str, returning: bool, profile_columns: tuple[str, ...]
         )
         return stmt.returning(*USER_COLUMNS) if returning else stmt
     upsert = mysql.insert(users)
-    return upsert.on_duplicate_key_update(_changes(upsert.inserted, profile_columns))
+    on_duplicate = upsert.on_duplicate_key_update(_changes(upsert.inserted, profile_columns))
+    return on_duplicate.returning(*USER_COLUMNS) if returning else on_duplicate
 
 
 def _changes(proposed: Any, profile_columns: tuple[str, ...]) -> dict[str, Any]:

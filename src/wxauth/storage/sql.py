@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -11,7 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Delete, Insert, Row, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wxauth.core.insights import Count, EventQuery, LoginCount
@@ -26,16 +25,13 @@ from wxauth.core.models import (
     LoginEvent,
     LoginRecord,
     Session,
+    SigningKey,
     User,
 )
 from wxauth.errors import NotFound
 from wxauth.storage import insights_sql
 from wxauth.storage.boundary import translated
-from wxauth.storage.engine import sqlite_thread_engine
-from wxauth.storage.group_commit import GroupCommitWriter
-from wxauth.storage.login_sql import LoginStatements
 from wxauth.storage.sqlite_reads import sqlite_reads
-from wxauth.storage.sqlite_writes import SqliteLoginWrites
 from wxauth.storage.tables import (
     SESSION_COLUMNS,
     USER_COLUMNS,
@@ -45,9 +41,20 @@ from wxauth.storage.tables import (
     login_events,
     persons,
     sessions,
+    signing_keys,
     users,
     wechat_sessions,
 )
+from wxauth.storage.writes import (
+    INSERT_EVENT,
+    SELECT_USER_BY_OPENID,
+    Writes,
+    event_values,
+    user_of,
+    writes_for,
+)
+
+_user = user_of  # (tests and older callers import it from here)
 
 T = TypeVar("T")
 
@@ -59,171 +66,65 @@ FIND_SESSION = (
 )
 
 
-INSERT_SESSION = sessions.insert()
-INSERT_EVENT = login_events.insert()
-SELECT_USER_BY_OPENID = select(*USER_COLUMNS).where(
-    users.c.appid == bindparam("appid"), users.c.openid == bindparam("openid")
-)
-
-
-def _close_writer(writer: GroupCommitWriter, engine: Engine) -> None:
-    writer.stop()
-    engine.dispose()
-
-
-def _event_values(event: LoginEvent, *, user_id: str | None) -> dict[str, Any]:
-    values = {c.name: getattr(event, c.name) for c in login_events.c if c.name != "id"}
-    values["user_id"] = user_id
-    return values
-
-
-def _user(row: Row[Any] | Mapping[str, Any]) -> User:
-    m = row._mapping if isinstance(row, Row) else row
-    return User(**{c.name: m[f"u_{c.name}"] for c in users.c})
-
-
 def _session(row: Row[Any] | Mapping[str, Any]) -> Session:
     m = row._mapping if isinstance(row, Row) else row
     return Session(**{c.name: m[f"s_{c.name}"] for c in sessions.c})
 
 
-async def _update_user(
-    conn: AsyncConnection, user_id: str, changes: dict[str, Any], now: datetime
-) -> User:
-    await conn.execute(update(users).where(users.c.id == user_id).values(updated_at=now, **changes))
-    row = (await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))).first()
+def _update_user(conn: Connection, user_id: str, changes: dict[str, Any], now: datetime) -> User:
+    conn.execute(update(users).where(users.c.id == user_id).values(updated_at=now, **changes))
+    row = conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id)).first()
     if row is None:
         raise NotFound("No such user.")
     return _user(row)
 
 
-async def _revoke_user_sessions(
-    conn: AsyncConnection, user_id: str, now: datetime, reason: str, keep: str | None
+def _revoke_user_sessions(
+    conn: Connection, user_id: str, now: datetime, reason: str, keep: str | None
 ) -> int:
     query = update(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
     if keep is not None:
         query = query.where(sessions.c.token_hash != keep)
-    result = await conn.execute(query.values(revoked_at=now, revoked_reason=reason))
-    return result.rowcount
+    return conn.execute(query.values(revoked_at=now, revoked_reason=reason)).rowcount
 
 
 class SqlStore:
-    """Users, sessions and session_keys in SQLite, PostgreSQL or MySQL/MariaDB."""
+    """Users, sessions and session_keys in SQLite, PostgreSQL or MySQL/MariaDB.
+
+    Reads go through the async engine (on PostgreSQL outside an explicit transaction, one
+    round trip each; on a SQLite file, the token check inline). Every write is a body run by
+    :attr:`writes`, the write paths of this dialect chosen when the store is built
+    (:func:`wxauth.storage.writes.writes_for`): on SQLite all of them through the one writer
+    thread of the process, in turn with the other processes.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
-        self._statements = LoginStatements.for_dialect(engine.dialect)
         self._inline_reads = sqlite_reads(engine.url, FIND_SESSION)
-        self._writer: GroupCommitWriter | None = None
-        self._login_writes: SqliteLoginWrites | None = None
-        thread_engine = sqlite_thread_engine(engine)
-        if thread_engine is not None:
-            lock = f"{thread_engine.url.database}-writelock"
-            self._writer = GroupCommitWriter(thread_engine, lock_path=lock)
-            weakref.finalize(self, _close_writer, self._writer, thread_engine)
-            if self._statements.returning:
-                self._login_writes = SqliteLoginWrites(self._statements, thread_engine.dialect)
-                # One object for the writer to group logins by (each attribute access would
-                # make a new bound method).
-                self._write_logins = self._login_writes.write
+        self.writes: Writes = writes_for(engine)
+        self._autocommit_reads = self._dialect == "postgresql"
 
     def __repr__(self) -> str:
         return f"SqlStore({self._dialect})"
 
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[AsyncConnection]:
-        """A connection, with the drivers' errors translated at the storage boundary."""
+        """A connection, with the drivers' errors translated at the storage boundary. On
+        PostgreSQL it runs each statement on its own (no ``BEGIN``/``ROLLBACK`` around a
+        read: two round trips fewer)."""
         with translated():
             async with self.engine.connect() as conn:
-                yield conn
-
-    @asynccontextmanager
-    async def _writing(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a transaction that commits at the end, errors translated."""
-        with translated():
-            async with self.engine.begin() as conn:
+                if self._autocommit_reads:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 yield conn
 
     async def _write(self, body: Callable[[Connection], T]) -> T:
-        """Run ``body`` in a write transaction: on SQLite, grouped with the other writes
-        queued meanwhile (:mod:`wxauth.storage.group_commit`); elsewhere, its own transaction
-        through the async engine."""
-        if self._writer is not None:
-            with translated():
-                return await self._writer.run(body)
-        async with self._writing() as conn:
-            return await conn.run_sync(body)
+        """Run ``body`` in a write transaction (see :attr:`writes`)."""
+        return await self.writes.run(body)
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
-        if self._writer is not None and self._login_writes is not None:
-            prepared = self._login_writes.prepare(record, record.new_user_id)
-            with translated():
-                result: tuple[User, bool] = await self._writer.run_item(
-                    self._write_logins, prepared
-                )
-            return result
-        return await self._write(lambda conn: self._record_logins(conn, [record])[0])
-
-    def _record_logins(
-        self, conn: Connection, records: list[LoginRecord]
-    ) -> list[tuple[User, bool]]:
-        """The users upserted one by one (each returns its row), then the session_keys, the
-        sessions and the events each in one ``executemany``, in the records' order."""
-        found = [self._upsert_user(conn, r, r.session.created_at) for r in records]
-        conn.execute(
-            self._statements.save_session_key,
-            [
-                {
-                    "appid": r.appid,
-                    "openid": r.openid,
-                    "session_key_enc": r.session_key_ciphertext,
-                    "updated_at": r.session.created_at,
-                }
-                for r in records
-            ],
-        )
-        conn.execute(
-            INSERT_SESSION,
-            [
-                {**{c.name: getattr(r.session, c.name) for c in sessions.c}, "user_id": user.id}
-                for r, (user, _) in zip(records, found, strict=True)
-            ],
-        )
-        events = [
-            _event_values(r.event, user_id=user.id)
-            for r, (user, _) in zip(records, found, strict=True)
-            if r.event is not None
-        ]
-        if events:
-            conn.execute(INSERT_EVENT, events)
-        return found
-
-    def _upsert_user(
-        self, conn: Connection, record: LoginRecord, now: datetime
-    ) -> tuple[User, bool]:
-        """Insert the user, or update its login fields; the row, and True when inserted."""
-        new_id = record.new_user_id
-        values = {
-            "id": new_id,
-            "appid": record.appid,
-            "openid": record.openid,
-            "unionid": record.unionid,
-            "created_at": now,
-            "updated_at": now,
-            "last_login_at": now,
-            **record.profile,
-        }
-        upsert = self._statements.upsert_user(tuple(sorted(record.profile)))
-        if self._statements.returning:
-            row = conn.execute(upsert, values).one()
-        else:
-            conn.execute(upsert, values)
-            row = conn.execute(
-                SELECT_USER_BY_OPENID, {"appid": record.appid, "openid": record.openid}
-            ).one()
-        user = _user(row)
-        return user, user.id == new_id
+        return await self.writes.record_login(record)
 
     async def find_session(self, token_hash: str) -> tuple[Session, User] | None:
         row: Row[Any] | Mapping[str, Any] | None = None
@@ -243,23 +144,18 @@ class SqlStore:
     async def touch_session(
         self, token_hash: str, last_seen_at: datetime, idle_expires_at: datetime
     ) -> None:
-        async with self._writing() as conn:
-            await conn.execute(
-                update(sessions)
-                .where(sessions.c.token_hash == token_hash)
-                .values(last_seen_at=last_seen_at, idle_expires_at=idle_expires_at)
-            )
+        await self.writes.touch_session(token_hash, last_seen_at, idle_expires_at)
 
     async def revoke_session(
         self, token_hash: str, now: datetime, *, reason: str = ENDED_REVOKED
     ) -> bool:
-        async with self._writing() as conn:
-            result = await conn.execute(
-                update(sessions)
-                .where(sessions.c.token_hash == token_hash, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=now, revoked_reason=reason)
-            )
-        return result.rowcount == 1
+        query = (
+            update(sessions)
+            .where(sessions.c.token_hash == token_hash, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+        )
+        rowcount = await self._write(lambda conn: conn.execute(query).rowcount)
+        return rowcount == 1
 
     async def get_user(self, user_id: str) -> User | None:
         async with self._reading() as conn:
@@ -267,8 +163,7 @@ class SqlStore:
         return None if row is None else _user(row)
 
     async def update_user(self, user_id: str, changes: dict[str, Any], now: datetime) -> User:
-        async with self._writing() as conn:
-            return await _update_user(conn, user_id, changes, now)
+        return await self._write(lambda conn: _update_user(conn, user_id, changes, now))
 
     async def get_session_key(self, appid: str, openid: str) -> str | None:
         query = select(wechat_sessions.c.session_key_enc).where(
@@ -285,7 +180,7 @@ class SqlStore:
     # -- audit and operator tools ---------------------------------------------------------
 
     async def add_login_event(self, event: LoginEvent) -> None:
-        values = _event_values(event, user_id=event.user_id)
+        values = event_values(event, user_id=event.user_id)
         await self._write(lambda conn: conn.execute(INSERT_EVENT, values))
 
     async def list_login_events(
@@ -299,9 +194,8 @@ class SqlStore:
         return [LoginEvent(**row._mapping) for row in rows]
 
     async def purge_login_events(self, before: datetime) -> int:
-        async with self._writing() as conn:
-            result = await conn.execute(delete(login_events).where(login_events.c.at < before))
-        return result.rowcount
+        query = delete(login_events).where(login_events.c.at < before)
+        return await self._write(lambda conn: conn.execute(query).rowcount)
 
     async def avatar_urls(self, containing: str) -> set[str]:
         url = users.c.avatar_url
@@ -337,8 +231,9 @@ class SqlStore:
         reason: str = ENDED_REVOKED,
         keep: str | None = None,
     ) -> int:
-        async with self._writing() as conn:
-            return await _revoke_user_sessions(conn, user_id, now, reason, keep)
+        return await self._write(
+            lambda conn: _revoke_user_sessions(conn, user_id, now, reason, keep)
+        )
 
     # -- accounts -------------------------------------------------------------------------
 
@@ -364,29 +259,34 @@ class SqlStore:
             )
             .order_by(sessions.c.last_seen_at.desc(), sessions.c.created_at.desc())
         )
-        async with self._writing() as conn:
-            hashes = list((await conn.scalars(live)).all())[max(cap - 1, 0) :]
+
+        def body(conn: Connection) -> list[str]:
+            hashes = list(conn.scalars(live).all())[max(cap - 1, 0) :]
             if hashes:
-                await conn.execute(
+                conn.execute(
                     update(sessions)
                     .where(sessions.c.token_hash.in_(hashes), sessions.c.revoked_at.is_(None))
                     .values(revoked_at=now, revoked_reason=ENDED_REPLACED)
                 )
-        return hashes
+            return hashes
+
+        return await self._write(body)
 
     async def disable_user(
         self, user_id: str, *, reason: str, ends_at: datetime | None, now: datetime
     ) -> User:
         changes = {"status": USER_DISABLED, "disabled_reason": reason, "disabled_ends_at": ends_at}
-        async with self._writing() as conn:
-            user = await _update_user(conn, user_id, changes, now)
-            await _revoke_user_sessions(conn, user_id, now, ENDED_DISABLED, None)
-        return user
+
+        def body(conn: Connection) -> User:
+            user = _update_user(conn, user_id, changes, now)
+            _revoke_user_sessions(conn, user_id, now, ENDED_DISABLED, None)
+            return user
+
+        return await self._write(body)
 
     async def enable_user(self, user_id: str, now: datetime) -> User:
         changes = {"status": USER_ACTIVE, "disabled_reason": None, "disabled_ends_at": None}
-        async with self._writing() as conn:
-            return await _update_user(conn, user_id, changes, now)
+        return await self._write(lambda conn: _update_user(conn, user_id, changes, now))
 
     async def due_deletions(self, now: datetime, *, limit: int = 100) -> list[str]:
         due = users.c.deletion_due_at
@@ -401,8 +301,7 @@ class SqlStore:
 
     async def add_account_event(self, event: AccountEvent) -> None:
         values = {c.name: getattr(event, c.name) for c in account_events.c if c.name != "id"}
-        async with self._writing() as conn:
-            await conn.execute(account_events.insert(), values)
+        await self._write(lambda conn: conn.execute(account_events.insert(), values))
 
     async def list_account_events(
         self, *, limit: int, user_id: str | None = None
@@ -415,26 +314,7 @@ class SqlStore:
         return [AccountEvent(**row._mapping) for row in rows]
 
     async def delete_user(self, user_id: str) -> bool:
-        async with self._writing() as conn:
-            row = (
-                await conn.execute(
-                    select(users.c.appid, users.c.openid).where(users.c.id == user_id)
-                )
-            ).first()
-            if row is None:
-                return False
-            await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
-            await conn.execute(
-                delete(wechat_sessions).where(
-                    wechat_sessions.c.appid == row.appid, wechat_sessions.c.openid == row.openid
-                )
-            )
-            await conn.execute(delete(login_events).where(login_events.c.user_id == user_id))
-            await conn.execute(
-                update(account_events).where(account_events.c.user_id == user_id).values(ip=None)
-            )
-            await conn.execute(delete(users).where(users.c.id == user_id))
-        return True
+        return await self._write(lambda conn: _delete_user(conn, user_id))
 
     async def set_phone(self, user_id: str, phone: str, country_code: str, now: datetime) -> User:
         return await self.update_user(
@@ -450,19 +330,51 @@ class SqlStore:
         """
         deleted = 0
         while True:
-            async with self._writing() as conn:
-                count = (await conn.execute(self._expired_batch(before, batch_size))).rowcount
+            count = await self._write(self._expired_batch(before, batch_size))
             deleted += count
             if count < batch_size:
                 return deleted
 
-    def _expired_batch(self, before: datetime, batch_size: int) -> Delete:
+    def _expired_batch(self, before: datetime, batch_size: int) -> Callable[[Connection], int]:
+        """One batch of the expired sessions deleted: how many."""
+        query = self._expired_query(before, batch_size)
+        return lambda conn: conn.execute(query).rowcount
+
+    def _expired_query(self, before: datetime, batch_size: int) -> Delete:
         expired = sessions.c.idle_expires_at < before
         if self._dialect in ("mysql", "mariadb"):
             # MySQL takes no LIMIT in an IN subquery, but a LIMIT on DELETE itself.
             return delete(sessions).where(expired).with_dialect_options(mysql_limit=batch_size)
         batch = select(sessions.c.token_hash).where(expired).limit(batch_size)
         return delete(sessions).where(sessions.c.token_hash.in_(batch))
+
+    # -- signing keys (access JWTs) ---------------------------------------------------------
+
+    async def add_signing_key(self, key: SigningKey) -> None:
+        values = {c.name: getattr(key, c.name) for c in signing_keys.c}
+        async with self._writing() as conn:
+            await conn.execute(
+                update(signing_keys)
+                .where(signing_keys.c.retired_at.is_(None))
+                .values(retired_at=key.created_at)
+            )
+            await conn.execute(signing_keys.insert(), values)
+
+    async def list_signing_keys(self) -> list[SigningKey]:
+        query = select(signing_keys).order_by(
+            signing_keys.c.created_at.desc(), signing_keys.c.kid.desc()
+        )
+        async with self._reading() as conn:
+            rows = (await conn.execute(query)).all()
+        return [SigningKey(**row._mapping) for row in rows]
+
+    async def delete_signing_keys(self, retired_before: datetime) -> int:
+        retired = signing_keys.c.retired_at
+        async with self._writing() as conn:
+            result = await conn.execute(
+                delete(signing_keys).where(retired.is_not(None), retired < retired_before)
+            )
+        return result.rowcount
 
     # -- the operator console (queries in wxauth.storage.insights_sql) --------------------
 
@@ -521,9 +433,12 @@ class SqlStore:
         now = app.updated_at or app.created_at
         values["created_at"] = app.created_at or now
         values["updated_at"] = now
-        async with self._writing() as conn:
-            await conn.execute(delete(apps).where(apps.c.appid == app.appid))
-            await conn.execute(apps.insert(), values)
+
+        def write(conn: Connection) -> None:
+            conn.execute(delete(apps).where(apps.c.appid == app.appid))
+            conn.execute(apps.insert(), values)
+
+        await self._write(write)
         return App(**values)
 
     async def get_app(self, appid: str) -> App | None:
@@ -537,30 +452,31 @@ class SqlStore:
         return [App(**row._mapping) for row in rows]
 
     async def revoke_app_sessions(self, appid: str, now: datetime, *, reason: str) -> int:
-        async with self._writing() as conn:
-            result = await conn.execute(
-                update(sessions)
-                .where(sessions.c.appid == appid, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=now, revoked_reason=reason)
-            )
-        return result.rowcount
+        query = (
+            update(sessions)
+            .where(sessions.c.appid == appid, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+        )
+        return await self._write(lambda conn: int(conn.execute(query).rowcount))
 
     async def link_person(self, user_id: str, unionid: str, now: datetime) -> User:
-        async with self._writing() as conn:
-            row = (await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))).first()
+        def write(conn: Connection) -> User:
+            row = conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id)).first()
             if row is None:
                 raise NotFound("No such user.")
             own = _user(row).person
             # The unique unionid settles a race: every linker then reads the one row.
             person = {"id": own, "unionid": unionid, "merged_into": None, "created_at": now}
-            await conn.execute(self._insert_ignore(persons, person))
+            conn.execute(self._insert_ignore(persons, person))
             # A locking read sees the row a racing linker committed meanwhile (MySQL's plain
             # reads keep the transaction's first snapshot).
             query = select(persons.c.id).where(persons.c.unionid == unionid).with_for_update()
-            found = (await conn.execute(query)).scalar_one_or_none()
-            target = own if found is None else await _resolved(conn, found)
+            found = conn.execute(query).scalar_one_or_none()
+            target = own if found is None else _resolved(conn, found)
             changes = {"person_id": target, "unionid": func.coalesce(users.c.unionid, unionid)}
-            return await _update_user(conn, user_id, changes, now)
+            return _update_user(conn, user_id, changes, now)
+
+        return await self._write(write)
 
     async def person_users(self, person_id: str) -> list[User]:
         linked = users.c.person_id == person_id
@@ -575,21 +491,24 @@ class SqlStore:
     async def set_person(
         self, user_ids: Sequence[str], person_id: str, *, merged: str | None, now: datetime
     ) -> int:
-        async with self._writing() as conn:
+        if merged is not None:
+            mark = update(persons).where(persons.c.id == merged).values(merged_into=person_id)
+        else:
+            mark = update(persons).where(persons.c.id == person_id).values(merged_into=None)
+
+        def write(conn: Connection) -> int:
             moved = 0
             if user_ids:
-                result = await conn.execute(
+                result = conn.execute(
                     update(users)
                     .where(users.c.id.in_(list(user_ids)))
                     .values(person_id=person_id, updated_at=now)
                 )
-                moved = result.rowcount
-            if merged is not None:
-                mark = update(persons).where(persons.c.id == merged).values(merged_into=person_id)
-            else:
-                mark = update(persons).where(persons.c.id == person_id).values(merged_into=None)
-            await conn.execute(mark)
-        return moved
+                moved = int(result.rowcount)
+            conn.execute(mark)
+            return moved
+
+        return await self._write(write)
 
     async def save_component_ticket(
         self, component_appid: str, ticket_enc: str, received_at: datetime
@@ -600,14 +519,18 @@ class SqlStore:
             "ticket_enc": ticket_enc,
             "received_at": received_at,
         }
-        async with self._writing() as conn:
-            await conn.execute(self._insert_ignore(table, values))
-            await conn.execute(
-                update(table)
-                .where(table.c.component_appid == component_appid)
-                .where(table.c.received_at <= received_at)
-                .values(ticket_enc=ticket_enc, received_at=received_at)
-            )
+        newer = (
+            update(table)
+            .where(table.c.component_appid == component_appid)
+            .where(table.c.received_at <= received_at)
+            .values(ticket_enc=ticket_enc, received_at=received_at)
+        )
+
+        def write(conn: Connection) -> None:
+            conn.execute(self._insert_ignore(table, values))
+            conn.execute(newer)
+
+        await self._write(write)
 
     async def get_component_ticket(self, component_appid: str) -> tuple[str, datetime] | None:
         table = component_tickets
@@ -619,13 +542,29 @@ class SqlStore:
         return None if row is None else (row.ticket_enc, row.received_at)
 
 
-async def _resolved(conn: AsyncConnection, person_id: str) -> str:
+def _resolved(conn: Connection, person_id: str) -> str:
     """Follow operators' merges from ``person_id`` to the person its users are now in."""
     for _ in range(16):  # merges form short chains; never loop on a cycle
-        merged = (
-            await conn.execute(select(persons.c.merged_into).where(persons.c.id == person_id))
+        merged = conn.execute(
+            select(persons.c.merged_into).where(persons.c.id == person_id)
         ).scalar_one_or_none()
         if merged is None:
             break
         person_id = merged
     return person_id
+
+
+def _delete_user(conn: Connection, user_id: str) -> bool:
+    row = conn.execute(select(users.c.appid, users.c.openid).where(users.c.id == user_id)).first()
+    if row is None:
+        return False
+    conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+    conn.execute(
+        delete(wechat_sessions).where(
+            wechat_sessions.c.appid == row.appid, wechat_sessions.c.openid == row.openid
+        )
+    )
+    conn.execute(delete(login_events).where(login_events.c.user_id == user_id))
+    conn.execute(update(account_events).where(account_events.c.user_id == user_id).values(ip=None))
+    conn.execute(delete(users).where(users.c.id == user_id))
+    return True

@@ -222,6 +222,20 @@ component_tickets = Table(
     mysql_collate="utf8mb4_bin",
 )
 
+# Keys that sign access JWTs (POST /v1/token): the private key encrypted with the keyring.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("private_key_enc", Text, nullable=False),
+    Column("public_jwk", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime, nullable=True),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+
 # Users and sessions are read with labelled columns, so that one row can carry both.
 USER_COLUMNS = [c.label(f"u_{c.name}") for c in users.c]
 SESSION_COLUMNS = [c.label(f"s_{c.name}") for c in sessions.c]

@@ -108,6 +108,11 @@ class AccessTokens:
             self._local[appid] = cached
             return cached.token
 
+    async def current(self, appid: str) -> CachedToken:
+        """The token :meth:`get` hands out, with when it expires (for relaying it)."""
+        await self.get(appid)
+        return self._local[appid]
+
     async def discard(self, appid: str, token: str) -> None:
         """Forget ``token`` (here and in the shared cache) if it is still the cached one."""
         cached = self._local.get(appid)

@@ -21,6 +21,7 @@ const adapter = require('./adapter');
 const DEFAULT_STORAGE_KEY = 'wxauth_session';
 const WX_MAX_CONCURRENT = 10; // per kind: wx.request and wx.uploadFile each have their own
 const MAX_EARLY_MS = 60 * 1000; // stop using a token a little before the server would
+const ACCESS_EARLY_MS = 30 * 1000; // renew an access JWT this long (at most) before it expires
 
 function isOk(res) {
   return res.statusCode >= 200 && res.statusCode < 300;
@@ -148,6 +149,8 @@ function createClient(options) {
   let inflight = null; // the one login under way, shared by every caller
   let epoch = 0; // bumped by logout, so a login that finishes after it is not kept
   let halted = null; // the session_replaced / account_disabled error that stopped logins
+  let access = null; // the access JWT from POST /v1/token: { token, renewAt }
+  let accessInflight = null; // the one POST /v1/token under way
 
   function usable(s) {
     return s !== null && now() < s.expiresAt;
@@ -159,6 +162,7 @@ function createClient(options) {
 
   function forget() {
     session = null;
+    access = null;
     storage.clear();
   }
 
@@ -398,6 +402,39 @@ function createClient(options) {
     return (await request({ url: '/v1/me/export' })).data;
   }
 
+  async function mintAccessToken() {
+    const started = epoch;
+    const res = await request({ url: '/v1/token', method: 'POST' });
+    const body = res.data;
+    if (!body || typeof body.access_token !== 'string' || typeof body.expires_in !== 'number') {
+      throw new WxAuthError({
+        code: 'bad_response',
+        message: 'The token answer has no access_token.',
+        status: res.statusCode,
+      });
+    }
+    const lifetimeMs = body.expires_in * 1000;
+    const renewAt = now() + lifetimeMs - Math.min(ACCESS_EARLY_MS, lifetimeMs / 5);
+    if (started === epoch) access = { token: body.access_token, renewAt: renewAt };
+    return body.access_token;
+  }
+
+  /**
+   * A short-lived signed access token (JWT) for the app's other backends, from POST
+   * /v1/token: kept in memory and renewed shortly before it expires; concurrent callers
+   * share one request. `{ force: true }` gets a new one.
+   */
+  function getAccessToken(tokenOptions) {
+    const force = Boolean(tokenOptions && tokenOptions.force);
+    if (!force && access && now() < access.renewAt) return Promise.resolve(access.token);
+    if (!accessInflight) {
+      accessInflight = mintAccessToken().finally(function done() {
+        accessInflight = null;
+      });
+    }
+    return accessInflight;
+  }
+
   /** The stored session, without any network call: null when there is none or it expired. */
   function getSession() {
     return usable(session) ? view(session, false) : null;
@@ -417,6 +454,7 @@ function createClient(options) {
     revokeSession: revokeSession,
     deleteAccount: deleteAccount,
     exportData: exportData,
+    getAccessToken: getAccessToken,
   };
 }
 

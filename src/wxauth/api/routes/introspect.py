@@ -19,22 +19,17 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from wxauth.api.deps import StateDep
 from wxauth.api.schemas import ErrorBody
-from wxauth.api.state import api_state
+from wxauth.api.service_keys import ServiceKeyDep, require_scope
+from wxauth.config import SCOPE_INTROSPECT, ServiceKey
 from wxauth.errors import AccountDisabled, AppDisabled, InvalidRequest, InvalidToken
 from wxauth.wire import Introspection
 
 router = APIRouter(prefix="/v1", tags=["integrations"])
 
-service_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="ServiceKey",
-    description="A service key, one of WXAUTH_SERVICE_KEYS.",
-)
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -61,24 +56,13 @@ def key_matches(presented: str, keys: Sequence[SecretStr]) -> bool:
     return matched
 
 
-KEY_FAILURES = "service-key-failures-ip"  # the scope of the per-address budget of wrong keys
+async def require_service_key(key: ServiceKeyDep) -> ServiceKey:
+    """A service key allowed to introspect (403 ``forbidden`` for one that is not)."""
+    require_scope(key, SCOPE_INTROSPECT)
+    return key
 
 
-async def require_service_key(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(service_bearer)],
-) -> None:
-    """A right key always passes; a missing or wrong one spends the address's budget
-    (``WXAUTH_RATE_LIMIT_SERVICE_KEY_FAILURES_IP``) and, past it, is answered 429."""
-    state = api_state(request)
-    keys = state.settings.service_keys
-    if credentials is not None and key_matches(credentials.credentials, keys):
-        return
-    limit = state.settings.rate_limit_service_key_failures_ip
-    address = state.client_ip(request) or "unknown"
-    await state.limiter.check(KEY_FAILURES, address, limit)
-    await state.limiter.failed(KEY_FAILURES, address, limit)
-    raise InvalidToken("The service key is missing or not one of WXAUTH_SERVICE_KEYS.")
+IntrospectingKey = Annotated[ServiceKey, Depends(require_service_key)]
 
 
 async def read_request(request: Request) -> IntrospectRequest:
@@ -99,11 +83,11 @@ async def read_request(request: Request) -> IntrospectRequest:
 
 @router.post(
     "/introspect",
-    dependencies=[Depends(require_service_key)],
     response_model_exclude_unset=True,
     responses={
-        400: {"model": ErrorBody, "description": "malformed JSON, or a form body not in UTF-8"},
+        400: {"model": ErrorBody, "description": "a body that is not JSON or UTF-8 form data"},
         401: {"model": ErrorBody, "description": "the service key is missing or wrong"},
+        403: {"model": ErrorBody, "description": "the service key may not introspect"},
         429: {"model": ErrorBody, "description": "too many wrong service keys from the address"},
         422: {"model": ErrorBody, "description": "no token in the body"},
     },
@@ -117,12 +101,17 @@ async def read_request(request: Request) -> IntrospectRequest:
         }
     },
 )
-async def introspect(request: Request, response: Response, state: StateDep) -> Introspection:
-    """Whether a session token is active, and whose it is (RFC 7662)."""
+async def introspect(
+    request: Request, response: Response, state: StateDep, key: IntrospectingKey
+) -> Introspection:
+    """Whether a session token is active, and whose it is (RFC 7662). A token of an app the
+    service key is not allowed is answered as inactive."""
     response.headers["Cache-Control"] = "no-store"
     body = await read_request(request)
     try:
         auth = await state.wiring.authenticator.authenticate(body.token, appid=body.appid)
     except (InvalidToken, AccountDisabled, AppDisabled):
+        return Introspection(active=False)
+    if not key.allows(SCOPE_INTROSPECT, auth.session.appid):
         return Introspection(active=False)
     return Introspection.of(auth)

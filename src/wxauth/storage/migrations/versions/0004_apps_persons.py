@@ -1,7 +1,7 @@
 """apps registry, persons by UnionID, platform tickets
 
 Revision ID: 0004
-Revises: 0006
+Revises: 0005
 Create Date: 2026-12-15
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from wxauth.storage.tables import UTCDateTime
 
 revision = "0004"
-down_revision = "0006"  # main went 0003 -> 0007 -> 0006 meanwhile
+down_revision = "0005"  # main went 0003 -> 0007 -> 0006 -> 0005 meanwhile
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,6 @@
-"""Login's writes on SQLite as plain ``sqlite3`` calls, with everything else done beforehand.
+"""SQLite's writes: every one through the process's group-commit writer thread, which takes
+turns with the other processes on the file (:mod:`wxauth.storage.group_commit`); a login's
+as plain ``sqlite3`` calls, with everything else done beforehand; touches batched.
 
 On SQLite the write lock is the one thing the processes of a server share: whatever a writer
 does while it holds it, every other writer waits for. Through SQLAlchemy each statement costs
@@ -6,8 +8,8 @@ some hundreds of microseconds of Python, and a writer thread does that work whil
 the GIL with its process's event loop, so the lock is held several times longer than SQLite
 needs. Here the statements (the same ones as :mod:`wxauth.storage.login_sql`) are compiled
 once, each login's parameters are bound and converted by the caller on its event loop (by
-SQLAlchemy's own bind processors, and for ``UTCDateTime`` by the one-step equivalent
-``_utc_text``), and the writer thread only runs the statements: one per user (its upsert
+each bound type's public ``bind_processor``, and for ``UTCDateTime`` by the one-step
+equivalent ``_utc_text``), and the writer thread only runs the statements: one per user (its upsert
 returns the row), then one ``executemany`` each for the session_keys, the sessions and the
 events.
 """
@@ -16,18 +18,25 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Dialect, Executable
+from sqlalchemy import Dialect, Engine, Executable
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import TypeEngine
 
 from wxauth.core.models import LoginRecord, User
+from wxauth.storage.boundary import translated
+from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.login_sql import LoginStatements
 from wxauth.storage.tables import UTCDateTime, login_events, sessions, users
+from wxauth.storage.writes import TOUCH, touch_values, write_logins
+
+T = TypeVar("T")
 
 USER_KEYS = ("id", "appid", "openid", "unionid", "created_at", "updated_at", "last_login_at")
 SESSION_KEYS = tuple(c.name for c in sessions.c)
@@ -48,11 +57,7 @@ class Compiled:
     def of(cls, statement: Executable, dialect: Dialect, keys: Sequence[str]) -> Compiled:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))  # type: ignore[attr-defined]
         order = tuple(compiled.positiontup or ())
-        found = compiled._bind_processors
-        processors = tuple(
-            _utc_text if isinstance(compiled.binds[key].type, UTCDateTime) else found.get(key)
-            for key in order
-        )
+        processors = tuple(_processor(compiled.binds[key].type, dialect) for key in order)
         return cls(compiled.string, order, processors)
 
     def params(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -154,6 +159,14 @@ class SqliteLoginWrites:
         return found
 
 
+def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How a value of ``type_`` is handed to sqlite3: the type's own bind processor, or
+    :func:`_utc_text` for ``UTCDateTime`` (the same result as its chain, in one step)."""
+    if isinstance(type_, UTCDateTime):
+        return _utc_text
+    return type_.dialect_impl(dialect).bind_processor(dialect)
+
+
 def _user(row: Sequence[Any]) -> User:
     values: dict[str, Any] = {
         column.name: _utc(value) if is_time and value is not None else value
@@ -173,3 +186,57 @@ def _utc_text(value: datetime | None) -> str | None:
 
 def _utc(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _close_writer(writer: GroupCommitWriter, engine: Engine) -> None:
+    writer.stop()
+    engine.dispose()
+
+
+def _touch_batch(conn: Connection, batch: list[dict[str, Any]]) -> list[None]:
+    conn.execute(TOUCH, batch)
+    return [None] * len(batch)
+
+
+class SqliteWrites:
+    """:class:`~wxauth.storage.writes.Writes` on a SQLite file: every write in the writer
+    thread, grouped with the others queued meanwhile, in turn with the other processes."""
+
+    def __init__(self, thread_engine: Engine) -> None:
+        self.engine = thread_engine
+        self.statements = LoginStatements.for_dialect(thread_engine.dialect)
+        lock = f"{thread_engine.url.database}-writelock"
+        self.writer = GroupCommitWriter(thread_engine, lock_path=lock)
+        weakref.finalize(self, _close_writer, self.writer, thread_engine)
+        self._logins: SqliteLoginWrites | None = None
+        if self.statements.returning:
+            self._logins = SqliteLoginWrites(self.statements, thread_engine.dialect)
+            # One object for the writer to group logins by (each attribute access would
+            # make a new bound method).
+            self._write_logins = self._logins.write
+
+    def __repr__(self) -> str:
+        return f"SqliteWrites({self.engine.url.database!r})"
+
+    async def run(self, body: Callable[[Connection], T]) -> T:
+        with translated():
+            return await self.writer.run(body)
+
+    async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
+        if self._logins is None:  # an SQLite without RETURNING (before 3.35)
+            statements = self.statements
+            return await self.run(lambda conn: write_logins(conn, statements, [record])[0])
+        prepared = self._logins.prepare(record, record.new_user_id)
+        with translated():
+            result: tuple[User, bool] = await self.writer.run_item(self._write_logins, prepared)
+        return result
+
+    async def touch_session(
+        self, token_hash: str, last_seen_at: datetime, idle_expires_at: datetime
+    ) -> None:
+        values = touch_values(token_hash, last_seen_at, idle_expires_at)
+        with translated():
+            await self.writer.run_item(_touch_batch, values)
+
+    def close(self) -> None:
+        self.writer.stop()

@@ -1,0 +1,142 @@
+"""The write paths chosen per dialect: which one each database gets, every SQLite write
+through the writer thread, PostgreSQL's one-statement login, and MySQL's login where the
+upsert cannot return the row. What they store is the store contract's business
+(``test_store_contract.py`` runs every backend); here, how they get there."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+
+from wxauth.core.models import LoginEvent, Session, User
+from wxauth.storage.engine import create_engine
+from wxauth.storage.sql import SqlStore
+from wxauth.storage.writes import TransactionWrites
+from wxauth.storage.writes_mysql import MysqlWrites
+from wxauth.storage.writes_postgres import PostgresWrites
+from wxauth.storage.writes_sqlite import SqliteWrites
+
+from .conftest import emptied
+from .test_store_contract import NOW, login_record
+
+
+def test_each_dialect_gets_its_own_write_paths(tmp_path: Path) -> None:
+    urls = {
+        f"sqlite+aiosqlite:///{tmp_path / 'w.db'}": SqliteWrites,
+        "sqlite+aiosqlite:///:memory:": TransactionWrites,
+        "postgresql+asyncpg://u@127.0.0.1:1/d": PostgresWrites,
+        "mysql+asyncmy://u@127.0.0.1:1/d": MysqlWrites,
+    }
+    for url, kind in urls.items():
+        store = SqlStore(create_engine(url))
+        assert type(store.writes) is kind, url
+        store.writes.close()
+
+
+async def test_every_sqlite_write_goes_through_the_writer(db_path: Path) -> None:
+    """Logins, touches, revocations, profile and phone changes, account events, caps,
+    disabling, deleting and the cleanups: each a transaction of the writer thread (which
+    takes the turn lock shared with the other processes), none through the async engine."""
+    engine = create_engine(f"sqlite+aiosqlite:///{db_path}")
+    store = SqlStore(engine)
+    assert isinstance(store.writes, SqliteWrites)
+    async_writes: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _seen(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+        if not statement.lstrip().upper().startswith(("SELECT", "PRAGMA")):
+            async_writes.append(statement)
+
+    writer = store.writes.writer
+    user, _, session = await _login(store, "o-1")
+    _, _, other = await _login(store, "o-1")
+    steps = [
+        store.touch_session(session.token_hash, NOW, NOW + timedelta(days=7)),
+        store.update_user(user.id, {"nickname": "小明"}, NOW),
+        store.set_phone(user.id, "13800000000", "86", NOW),
+        store.revoke_session(session.token_hash, NOW),
+        store.cap_sessions(user.id, user.appid, keep=other.token_hash, cap=1, now=NOW),
+        store.revoke_user_sessions(user.id, NOW),
+        store.disable_user(user.id, reason="spam", ends_at=None, now=NOW),
+        store.enable_user(user.id, NOW),
+        store.add_login_event(LoginEvent(NOW, "error", user.appid, None, None, "x", None)),
+        store.purge_login_events(NOW - timedelta(days=1)),
+        store.delete_expired_sessions(NOW - timedelta(days=1)),
+        store.delete_user(user.id),
+    ]
+    for step in steps:
+        before = writer.batches
+        await step
+        assert writer.batches == before + 1, step
+    assert async_writes == []
+    assert await store.get_user(user.id) is None
+    store.writes.close()
+    await engine.dispose()
+
+
+async def _login(store: SqlStore, openid: str) -> tuple[User, bool, Session]:
+    record = login_record(openid)
+    user, created = await store.record_login(record)
+    return user, created, dataclasses.replace(record.session, user_id=user.id)
+
+
+async def test_a_postgres_login_is_one_statement(postgres_url: str) -> None:
+    engine = await emptied(postgres_url)
+    store = SqlStore(engine)
+    statements: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _seen(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    first = login_record("o-1")
+    first = dataclasses.replace(first, event=LoginEvent(NOW, "ok", first.appid, None, "1.2.3.4"))
+    user, created = await store.record_login(first)
+    again = dataclasses.replace(
+        login_record("o-1", profile={"nickname": "🐼"}), event=None, new_user_id="other"
+    )
+    same, created_again = await store.record_login(again)
+    assert created and not created_again and same.id == user.id and same.nickname == "🐼"
+    assert len(statements) == 2  # one per login: the session and event wait for no answer
+    assert len(await store.list_sessions(user.id)) == 2
+    events = await store.list_login_events(limit=10, user_id=user.id)
+    assert [(e.result, e.ip) for e in events] == [("ok", "1.2.3.4")]
+    assert await store.get_session_key(user.appid, "o-1") == "ciphertext-1"
+    await engine.dispose()
+
+
+async def test_mysql_without_returning_reads_the_user_back(mariadb_url: str) -> None:
+    """MySQL itself has no RETURNING: the upsert, then the row read in the same
+    transaction. MariaDB has it, so the MySQL path is forced here."""
+    engine = await emptied(mariadb_url)
+    store = SqlStore(engine)
+    assert isinstance(store.writes, MysqlWrites)
+    assert store.writes.statements.returning  # MariaDB >= 10.5
+    store.writes.statements = dataclasses.replace(store.writes.statements, returning=False)
+    user, created = await store.record_login(login_record("o-1"))
+    again = dataclasses.replace(login_record("o-1", unionid="u-1"), new_user_id="other")
+    same, created_again = await store.record_login(again)
+    assert created and not created_again
+    assert same.id == user.id and same.unionid == "u-1"
+    await engine.dispose()
+
+
+@pytest.mark.parametrize("profile", [{}, {"nickname": "小明 🐼", "gender": 1}])
+async def test_postgres_login_statement_is_built_once_per_profile(
+    postgres_url: str, profile: dict[str, object]
+) -> None:
+    from wxauth.storage.writes_postgres import login_statement
+
+    columns = tuple(sorted(profile))
+    assert login_statement(columns, True) is login_statement(columns, True)
+    assert login_statement(columns, True) is not login_statement(columns, False)
+    engine = await emptied(postgres_url)
+    store = SqlStore(engine)
+    user, created = await store.record_login(login_record("o-p", profile=dict(profile)))
+    assert created and user.nickname == profile.get("nickname")
+    await engine.dispose()
