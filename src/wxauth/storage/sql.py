@@ -352,13 +352,17 @@ class SqlStore:
 
     async def add_signing_key(self, key: SigningKey) -> None:
         values = {c.name: getattr(key, c.name) for c in signing_keys.c}
-        async with self._writing() as conn:
-            await conn.execute(
-                update(signing_keys)
-                .where(signing_keys.c.retired_at.is_(None))
-                .values(retired_at=key.created_at)
-            )
-            await conn.execute(signing_keys.insert(), values)
+        retire = (
+            update(signing_keys)
+            .where(signing_keys.c.retired_at.is_(None))
+            .values(retired_at=key.created_at)
+        )
+
+        def write(conn: Connection) -> None:
+            conn.execute(retire)
+            conn.execute(signing_keys.insert(), values)
+
+        await self._write(write)
 
     async def list_signing_keys(self) -> list[SigningKey]:
         query = select(signing_keys).order_by(
@@ -370,11 +374,12 @@ class SqlStore:
 
     async def delete_signing_keys(self, retired_before: datetime) -> int:
         retired = signing_keys.c.retired_at
-        async with self._writing() as conn:
-            result = await conn.execute(
-                delete(signing_keys).where(retired.is_not(None), retired < retired_before)
-            )
-        return result.rowcount
+        query = delete(signing_keys).where(retired.is_not(None), retired < retired_before)
+
+        def write(conn: Connection) -> int:
+            return int(conn.execute(query).rowcount)
+
+        return await self._write(write)
 
     # -- the operator console (queries in wxauth.storage.insights_sql) --------------------
 
