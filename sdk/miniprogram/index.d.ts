@@ -19,6 +19,8 @@ export interface User {
   created_at: string | null;
   /** ISO 8601 date-time. */
   updated_at: string | null;
+  /** The person across the owner's mini programs: the same for the users of one UnionID. */
+  person_id: string;
 }
 
 export interface Session {

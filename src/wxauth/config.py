@@ -27,7 +27,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from wxauth.errors import ServerMisconfigured
+from wxauth.errors import InvalidEncodingAESKey, ServerMisconfigured
+from wxauth.platform import PlatformConfig
+from wxauth.wechat.component_crypto import aes_key
 
 DAY = 86_400
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./wxauth.db"
@@ -41,7 +43,10 @@ APPID = re.compile(r"wx[0-9a-f]{16}", re.IGNORECASE)
 # file's name, and the integrations' VerifierSettings (another backend's process).
 OTHER_ENV_NAMES = frozenset(
     {"WXAUTH_CONFIG", "WXAUTH_VERIFIER", "WXAUTH_SERVER_URL", "WXAUTH_SERVICE_KEY"}
-    | {f"WXAUTH_VERIFY_{name}" for name in ("CACHE_TTL", "NEGATIVE_TTL", "CACHE_SIZE", "TIMEOUT")}
+    | {
+        f"WXAUTH_VERIFY_{name}"
+        for name in ("CACHE_TTL", "NEGATIVE_TTL", "CACHE_SIZE", "TIMEOUT", "APPID")
+    }
 )
 
 
@@ -64,6 +69,24 @@ def parse_app(spec: str) -> tuple[str, str]:
     if not sep or not appid or not secret:
         raise ValueError("an app is given as APPID:SECRET")
     return appid, secret
+
+
+def parse_platform(spec: str) -> PlatformConfig:
+    """Split ``COMPONENT_APPID:SECRET:TOKEN:ENCODINGAESKEY`` (``WXAUTH_PLATFORMS``); the
+    message never shows the secret parts."""
+    parts = spec.strip().split(":")
+    if len(parts) != 4 or not all(parts):
+        raise ValueError(
+            "WXAUTH_PLATFORMS: a platform is COMPONENT_APPID:SECRET:TOKEN:ENCODINGAESKEY"
+        )
+    try:
+        aes_key(parts[3])
+    except InvalidEncodingAESKey:
+        raise ValueError(
+            f"WXAUTH_PLATFORMS: the EncodingAESKey of {parts[0]} is not the 43 characters "
+            "the Open Platform console shows"
+        ) from None
+    return PlatformConfig(*parts)
 
 
 def _split(value: str) -> list[str]:
@@ -245,6 +268,14 @@ class Settings(BaseSettings):
     session_cap: int = Field(default=0, ge=0)
     account_deletion_grace: int = Field(default=0, ge=0)
     rate_limit_export: int = Field(default=1, ge=0)
+    # Apps registry (multi-tenancy): seconds between a process's reloads of the registry,
+    # the bound on how long another process still serves an app after it is disabled.
+    app_registry_ttl: float = Field(default=0.5, gt=0, le=60)
+    # Third-party platforms (Open Platform component mode), comma-separated, each
+    # COMPONENT_APPID:SECRET:TOKEN:ENCODINGAESKEY (the key: 43 characters, from the console).
+    platforms: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # How far a platform push's timestamp may be from now (seconds, either way).
+    platform_push_max_skew: int = Field(default=300, ge=10, le=3600)
     # Signed access tokens (POST /v1/token, /.well-known/jwks.json): a JWT's life in seconds
     # (its revocation bound) and its issuer (default: public_url, else the server's URL).
     jwt_ttl: int = Field(default=300, ge=1, le=86_400)
@@ -306,6 +337,21 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_log_level(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("platforms", mode="before")
+    @classmethod
+    def _parse_platforms(cls, value: Any) -> Any:
+        return _split(value) if isinstance(value, str) else value
+
+    @field_validator("platforms")
+    @classmethod
+    def _check_platforms(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for spec in value:
+            parse_platform(spec.get_secret_value())
+        return value
+
+    def platform_configs(self) -> list[PlatformConfig]:
+        return [parse_platform(spec.get_secret_value()) for spec in self.platforms]
 
     @field_validator("secret_keys", "service_keys", "trusted_proxies", mode="before")
     @classmethod

@@ -27,6 +27,8 @@ class UserPublic(BaseModel):
     has_phone: bool
     created_at: datetime | None
     updated_at: datetime | None
+    # The person across the owner's apps (one per UnionID): the same for the users of one.
+    person_id: str
 
     @classmethod
     def of(cls, user: User) -> UserPublic:
@@ -43,6 +45,7 @@ class UserPublic(BaseModel):
             has_phone=user.has_phone,
             created_at=user.created_at,
             updated_at=user.updated_at,
+            person_id=user.person,
         )
 
 
@@ -59,6 +62,7 @@ class Introspection(BaseModel):
     openid: str | None = None
     unionid: str | None = None
     user: UserPublic | None = None
+    person_id: str | None = None
 
     @classmethod
     def of(cls, auth: Authenticated) -> Introspection:
@@ -74,6 +78,7 @@ class Introspection(BaseModel):
             openid=user.openid,
             unionid=user.unionid,
             user=UserPublic.of(user),
+            person_id=user.person,
         )
 
 

@@ -27,12 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wxauth.config import Settings
 from wxauth.core.access_jwt import AccessJwts
 from wxauth.core.accounts import Accounts
+from wxauth.core.apps import AppRegistry, RegistrySecrets
 from wxauth.core.avatar import AvatarRules, Avatars, AvatarStorage
 from wxauth.core.cache import CachedStore, LocalSessionCache, SessionCache
 from wxauth.core.codes import WeChatWithCodeGuard
 from wxauth.core.keyring import Keyring
 from wxauth.core.memory_operators import MemoryOperatorStore
 from wxauth.core.operators import Operators, OperatorStore
+from wxauth.core.persons import Persons
 from wxauth.core.phone import Phones
 from wxauth.core.ports import Clock, Store, WeChatGateway
 from wxauth.core.service import WxAuth, utcnow
@@ -40,6 +42,7 @@ from wxauth.core.session_keys import SessionKeys
 from wxauth.core.sessions import Authenticator
 from wxauth.core.tokens import SessionPolicy
 from wxauth.errors import ServerMisconfigured
+from wxauth.platform import Platform, RoutedTokenSource
 from wxauth.storage.avatars import LocalAvatarStorage
 from wxauth.storage.avatars_sql import SqlAvatarStorage
 from wxauth.storage.engine import PoolSize, create_engine
@@ -52,6 +55,8 @@ from wxauth.storage.sql import SqlStore
 from wxauth.wechat.access_token import AccessTokens, SharedTokenCache
 from wxauth.wechat.breaker import CircuitBreaker, WeChatWithBreaker
 from wxauth.wechat.client import WeChatClient
+from wxauth.wechat.component import ComponentApi
+from wxauth.wechat.component_push import MemoryReplayCache, ReplayCache
 from wxauth.wechat.server_api import ServerApi
 from wxauth.wechat.tokened import TokenedApi
 
@@ -172,13 +177,23 @@ class Wiring:
     # -- the core -----------------------------------------------------------------------
 
     @cached_property
+    def registry(self) -> AppRegistry:
+        """The apps served: the store's registry, reloaded every ``app_registry_ttl``
+        seconds, plus those of ``WXAUTH_APPS`` (whose secrets win)."""
+        return AppRegistry(
+            self.store, seed=app_secrets(self.settings), ttl=self.settings.app_registry_ttl
+        )
+
+    @cached_property
     def policy(self) -> SessionPolicy:
         return session_policy(self.settings)
 
     @cached_property
     def authenticator(self) -> Authenticator:
         """Token checks and logout: needs the store only (no WeChat, no at-rest key)."""
-        return Authenticator(store=self.store, policy=self.policy, clock=self.clock)
+        return Authenticator(
+            store=self.store, policy=self.policy, clock=self.clock, registry=self.registry
+        )
 
     @cached_property
     def accounts(self) -> Accounts:
@@ -206,6 +221,9 @@ class Wiring:
             clock=self.clock,
             audit_retention=timedelta(days=self.settings.audit_retention_days),
             accounts=self.accounts,
+            registry=self.registry,
+            keyring=self.keyring,
+            platforms=self.platforms,
         )
 
     @cached_property
@@ -216,6 +234,11 @@ class Wiring:
             session_keys=self.session_keys,
             clock=self.clock,
         )
+
+    @cached_property
+    def persons(self) -> Persons:
+        """Persons across apps (by UnionID) and operators' merges: the store only."""
+        return Persons(store=self.store, clock=self.clock)
 
     @cached_property
     def avatars(self) -> Avatars:
@@ -278,13 +301,45 @@ class Wiring:
             )
         api = ServerApi(self.wechat)
         tokens = AccessTokens(
-            api,
-            app_secrets(self.settings),
+            RoutedTokenSource(api, self.registry, self.platforms),
+            RegistrySecrets(self.registry, lambda: self.keyring),
             stable=self.settings.access_token_api == "stable",  # noqa: S105 - a choice
             margin=self.settings.access_token_margin,
             shared=shared,
         )
         return TokenedApi(api, tokens)
+
+    @cached_property
+    def platforms(self) -> dict[str, Platform]:
+        """The third-party platforms of ``WXAUTH_PLATFORMS``, by component appid: their
+        pushes, tokens (shared through Redis, as access tokens are) and logins."""
+        configs = self.settings.platform_configs()
+        if not configs:
+            return {}
+        replays: ReplayCache = MemoryReplayCache()
+        shared: SharedTokenCache | None = None
+        if self.redis is not None:
+            from wxauth.storage.replay_cache import RedisReplayCache
+            from wxauth.storage.token_cache import RedisTokenCache
+
+            prefix = self.settings.redis_prefix
+            replays = RedisReplayCache(self.redis, prefix=prefix)
+            shared = RedisTokenCache(self.redis, keyring=self.keyring, prefix=f"{prefix}platform:")
+        api = ComponentApi(self.wechat)
+        return {
+            config.component_appid: Platform(
+                config,
+                api=api,
+                store=self.store,
+                registry=self.registry,
+                keyring=self.keyring,
+                replays=replays,
+                clock=self.clock,
+                shared=shared,
+                max_skew_s=self.settings.platform_push_max_skew,
+            )
+            for config in configs
+        }
 
     # -- the operator console ------------------------------------------------------------
 

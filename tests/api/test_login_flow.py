@@ -24,6 +24,7 @@ USER_FIELDS = {
     "has_phone",
     "created_at",
     "updated_at",
+    "person_id",
 }
 
 

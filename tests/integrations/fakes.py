@@ -27,6 +27,7 @@ def identity(user_id: str = "u1", nickname: str | None = "Ann") -> Identity:
         has_phone=False,
         created_at=now,
         updated_at=now,
+        person_id=user_id,
     )
     return Identity(
         user_id=user_id,

@@ -16,10 +16,13 @@ from wxauth.storage.engine import create_engine
 from wxauth.storage.migrate import upgrade
 from wxauth.storage.tables import (
     account_events,
+    apps,
+    component_tickets,
     login_events,
     operator_events,
     operator_sessions,
     operators,
+    persons,
     sessions,
     signing_keys,
     users,
@@ -132,7 +135,7 @@ async def emptied(url: str) -> AsyncEngine:
     engine = create_engine(url)
     async with engine.begin() as conn:
         tables = (account_events, login_events, sessions, wechat_sessions, users, signing_keys)
-        for table in tables:
+        for table in (*tables, apps, persons, component_tickets):
             await conn.execute(delete(table))
         for table in (operator_events, operator_sessions, operators):
             await conn.execute(delete(table))

@@ -20,7 +20,9 @@ from wxauth.core.cache import CachedStore, LocalSessionCache
 from wxauth.core.insights import EventQuery
 from wxauth.core.memory import MemoryStore
 from wxauth.core.models import (
+    APP_PLATFORM,
     AccountEvent,
+    App,
     ClientInfo,
     DeviceInfo,
     LoginEvent,
@@ -500,6 +502,96 @@ class StoreContract:
         # LIKE's wildcards in what is asked for are taken literally.
         assert await store.avatar_urls("/v1_avatars/") == set()
         assert await store.avatar_urls("%") == set()
+
+    # -- apps, persons and the platform ---------------------------------------------------
+
+    async def test_apps_round_trip_and_replace(self, store: Any) -> None:
+        assert await store.get_app(APPID) is None
+        app = App(
+            appid=APPID,
+            secret_enc="ciphertext",
+            display_name="小店 🐼",
+            session_idle_ttl=600,
+            session_max_ttl=3600,
+            rate_limit_login=10,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        assert await store.save_app(app) == app
+        other = App(appid=OTHER_APPID, mode=APP_PLATFORM, component_appid="wx3333333333333333",
+                    refresh_token_enc="rt", created_at=NOW, updated_at=NOW)  # fmt: skip
+        await store.save_app(other)
+        assert await store.get_app(APPID) == app
+        assert [a.appid for a in await store.list_apps()] == [APPID, OTHER_APPID]
+        later = NOW + timedelta(minutes=1)
+        off = dataclasses.replace(app, status="disabled", disabled_reason="why", updated_at=later)
+        await store.save_app(off)
+        assert await store.get_app(APPID) == off
+        assert await store.get_app(OTHER_APPID) == other
+
+    async def test_revoke_app_sessions_ends_only_that_apps(self, store: Any) -> None:
+        _, _, mine = await login(store, "o-a")
+        _, _, theirs = await login(store, "o-b", appid=OTHER_APPID)
+        later = NOW + timedelta(seconds=1)
+        assert await store.revoke_app_sessions(APPID, later, reason="app_disabled") == 1
+        assert await store.revoke_app_sessions(APPID, later, reason="app_disabled") == 0
+        found = await store.find_session(mine.token_hash)
+        assert found[0].revoked_at == later and found[0].revoked_reason == "app_disabled"
+        assert (await store.find_session(theirs.token_hash))[0].revoked_at is None
+
+    async def test_one_unionid_is_one_person_across_apps(self, store: Any) -> None:
+        first, _, _ = await login(store, "o-a", unionid="u-1")
+        second, _, _ = await login(store, "o-b", appid=OTHER_APPID, unionid="u-1")
+        linked = await store.link_person(first.id, "u-1", NOW)
+        assert linked.person_id == first.id
+        other = await store.link_person(second.id, "u-1", NOW)
+        assert other.person_id == first.id
+        assert {u.id for u in await store.person_users(first.id)} == {first.id, second.id}
+        stranger, _, _ = await login(store, "o-c", unionid="u-2")
+        assert (await store.link_person(stranger.id, "u-2", NOW)).person_id == stranger.id
+
+    async def test_a_unionid_that_arrives_later_attaches_the_user(self, store: Any) -> None:
+        known, _, _ = await login(store, "o-a", unionid="u-1")
+        await store.link_person(known.id, "u-1", NOW)
+        late, _, session = await login(store, "o-b", appid=OTHER_APPID)
+        assert late.unionid is None and late.person == late.id
+        attached = await store.link_person(late.id, "u-1", NOW)
+        assert (attached.unionid, attached.person_id) == ("u-1", known.id)
+        assert (await store.find_session(session.token_hash))[1].person == known.id
+        assert len(await store.list_users()) == 2  # attached, not duplicated
+
+    async def test_racing_links_of_one_unionid_agree(self, store: Any) -> None:
+        users = [(await login(store, f"o-{i}", unionid="u-r"))[0] for i in range(6)]
+        linked = await asyncio.gather(*(store.link_person(u.id, "u-r", NOW) for u in users))
+        assert len({u.person_id for u in linked}) == 1
+
+    async def test_link_person_of_no_user(self, store: Any) -> None:
+        with pytest.raises(NotFound):
+            await store.link_person("no-such-user", "u-1", NOW)
+
+    async def test_set_person_moves_users_and_marks_the_merge(self, store: Any) -> None:
+        a, _, _ = await login(store, "o-a", unionid="u-a")
+        b, _, _ = await login(store, "o-b", appid=OTHER_APPID, unionid="u-b")
+        await store.link_person(a.id, "u-a", NOW)
+        await store.link_person(b.id, "u-b", NOW)
+        assert await store.set_person([b.id], a.id, merged=b.id, now=NOW) == 1
+        assert {u.id for u in await store.person_users(a.id)} == {a.id, b.id}
+        # a new user of the merged person's unionid follows the merge
+        c, _, _ = await login(store, "o-c", unionid="u-b")
+        assert (await store.link_person(c.id, "u-b", NOW)).person_id == a.id
+        # undone: the mark goes, and new links land on the old person again
+        assert await store.set_person([b.id, c.id], b.id, merged=None, now=NOW) == 2
+        d, _, _ = await login(store, "o-d", appid=OTHER_APPID, unionid="u-b")
+        assert (await store.link_person(d.id, "u-b", NOW)).person_id == b.id
+        assert [u.id for u in await store.person_users(a.id)] == [a.id]
+
+    async def test_the_newest_component_ticket_wins(self, store: Any) -> None:
+        platform = "wx3333333333333333"
+        assert await store.get_component_ticket(platform) is None
+        await store.save_component_ticket(platform, "t1", NOW)
+        await store.save_component_ticket(platform, "t2", NOW + timedelta(minutes=10))
+        await store.save_component_ticket(platform, "t0", NOW - timedelta(minutes=10))
+        assert await store.get_component_ticket(platform) == ("t2", NOW + timedelta(minutes=10))
 
     # -- signing keys (access JWTs) ---------------------------------------------------------
 

@@ -16,6 +16,7 @@ export interface UserPublic {
   has_phone: boolean;
   created_at: string | null;
   updated_at: string | null;
+  person_id: string;
 }
 
 export interface PhoneResponse {

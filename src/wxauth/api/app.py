@@ -23,6 +23,7 @@ from wxauth.api.routes import (
     introspect,
     me,
     phone,
+    platform,
     tokens,
     wechat_token,
 )
@@ -93,7 +94,18 @@ def create_app(
     )
     errors.install(app)
     openapi.install(app)
-    for module in (auth, me, account, health, phone, avatar, introspect, tokens, wechat_token):
+    for module in (
+        auth,
+        me,
+        account,
+        health,
+        phone,
+        avatar,
+        introspect,
+        tokens,
+        wechat_token,
+        platform,
+    ):
         app.include_router(module.router)
     install_docs(app)
     if settings.console:

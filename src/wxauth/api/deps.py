@@ -55,13 +55,23 @@ async def authenticate_request(request: Request) -> Authenticated:
     return await authenticate_token(request, api_state(request), token)
 
 
+# The app a request expects its token to be of (a header, or the query's ``appid``): a
+# token of another app is then refused as invalid.
+APPID_HEADER = "x-wxauth-appid"
+
+
+def expected_appid(request: Request) -> str | None:
+    return request.headers.get(APPID_HEADER) or request.query_params.get("appid") or None
+
+
 TOKEN_FAILURES = "token-failures-ip"  # noqa: S105 - the scope of the per-address budget of failed checks
 
 
 async def authenticate_token(request: Request, state: ApiState, token: str) -> Authenticated:
     """The token check, then the per-token rate limit.
 
-    The token is counted only once it is known to be real: counting first would give every
+    With ``X-WxAuth-Appid`` (or ``?appid=``) the token must be of that app. The token is
+    counted only once it is known to be real: counting first would give every
     made-up token a key of its own. A failed check (no token, or one that is unknown,
     expired or revoked) spends the client address's budget of failures instead, and past
     it the answer is 429 with Retry-After rather than 401: one key per address, whatever
@@ -70,7 +80,8 @@ async def authenticate_token(request: Request, state: ApiState, token: str) -> A
     try:
         if not token:
             raise InvalidToken()
-        auth = await state.wiring.authenticator.authenticate(token)
+        appid = expected_appid(request)
+        auth = await state.wiring.authenticator.authenticate(token, appid=appid)
     except InvalidToken:
         limit = state.settings.rate_limit_token_failures_ip
         address = state.client_ip(request) or "unknown"

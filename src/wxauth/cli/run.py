@@ -22,6 +22,7 @@ from wxauth.cli.common import (
     warn_unknown_env,
 )
 from wxauth.cli.logs import logging_config
+from wxauth.config import Settings
 from wxauth.core.keyring import generate_key
 from wxauth.demo import DEMO_APPID, DEMO_SECRET, DemoFailed, run_demo
 from wxauth.simulator.state import FaultRule, SimApp, SimulatorState
@@ -135,8 +136,12 @@ def serve(
     warn_unknown_env()
     settings = load_settings(**({"log_level": log_level} if log_level else {}))
     log_level = settings.log_level
-    if not settings.apps:
-        raise fail("no mini program configured: set WXAUTH_APPS=APPID:SECRET[,APPID:SECRET...]")
+    if not settings.apps and not settings.secret_keys:
+        # No app in the environment, and no key to open a registered app's secret with.
+        raise fail(
+            "no mini program configured: set WXAUTH_APPS=APPID:SECRET[,APPID:SECRET...] "
+            "or register one with `wxauth apps add APPID`"
+        )
     if not settings.secret_keys:
         raise fail("no at-rest key: set WXAUTH_SECRET_KEYS (make one with `wxauth keys generate`)")
     if workers > 1 and not settings.redis_url:
@@ -150,6 +155,11 @@ def serve(
     # Checked here, once, rather than by each worker (which uvicorn would restart forever).
     check_redis_installed(settings.redis_url)
     asyncio.run(require_migrated(settings.database_url))
+    if not settings.apps and not asyncio.run(registered_apps(settings)):
+        raise fail(
+            "no mini program configured: set WXAUTH_APPS=APPID:SECRET[,APPID:SECRET...] "
+            "or register one with `wxauth apps add APPID`"
+        )
     setup_logging(log_level)
     uvicorn.run(
         "wxauth.api.factory:app_from_environment",
@@ -204,3 +214,14 @@ def demo(
     except (DemoFailed, httpx.HTTPError) as exc:
         raise fail(str(exc)) from None
     typer.echo("done: the profile round-tripped")
+
+
+async def registered_apps(settings: Settings) -> int:
+    """How many apps the database's registry serves (the ones not removed)."""
+    from wxauth.wiring import Wiring
+
+    wiring = Wiring(settings.model_copy(update={"session_cache_ttl": 0}))
+    try:
+        return len(await wiring.registry.served())
+    finally:
+        await wiring.aclose()

@@ -19,11 +19,13 @@ from wxauth.core.accounts import (
     user_record,
 )
 from wxauth.core.models import Session, User
+from wxauth.core.persons import MergePlan
 from wxauth.core.ports import Store
 from wxauth.wiring import Wiring
 
 app = typer.Typer(
-    help="Users: list, show, export, delete, disable, enable, purge-deleted.", no_args_is_help=True
+    help="Users: list, show, export, delete, disable, enable, purge-deleted, merge, unmerge.",
+    no_args_is_help=True,
 )
 
 UserId = Annotated[str, typer.Argument(help="The user's id (as in GET /v1/me).")]
@@ -186,3 +188,46 @@ def users_purge_deleted() -> None:
         return await wiring.accounts.purge_due()
 
     typer.echo(f"erased {with_wiring(work)} accounts")
+
+
+@app.command("merge")
+def users_merge(
+    into: Annotated[str, typer.Argument(help="A user of the person that stays.")],
+    other: Annotated[str, typer.Argument(help="A user of the person merged into it.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would change; change nothing.")
+    ] = False,
+) -> None:
+    """Make two persons one: every user of OTHER's person joins INTO's person (audited;
+    `wxauth users unmerge` undoes it from the audit record)."""
+
+    async def work(wiring: Wiring) -> MergePlan:
+        if dry_run:
+            return await wiring.persons.plan(into, other)
+        return await wiring.persons.merge(into, other)
+
+    plan = with_wiring(work)
+    verb = "would move" if dry_run else "moved"
+    typer.echo(f"person {plan.source} into person {plan.target}: {verb} {len(plan.moving)} users")
+    for user in plan.moving:
+        typer.echo(f"  {user.id}  {user.appid}  {user.nickname or '-'}")
+    for conflict in plan.conflicts:
+        typer.echo(f"conflict: {conflict}")
+    if plan.merge_id is not None:
+        typer.echo(
+            f"merge {plan.merge_id}: undo with `wxauth users unmerge {plan.merge_id} {into}`"
+        )
+
+
+@app.command("unmerge")
+def users_unmerge(
+    merge_id: Annotated[str, typer.Argument(help="The merge id `wxauth users merge` printed.")],
+    user_id: UserId,
+) -> None:
+    """Undo a merge, from its audit record: its users go back to their own person."""
+
+    async def work(wiring: Wiring) -> list[str]:
+        return await wiring.persons.undo(merge_id, person_of=user_id)
+
+    moved = with_wiring(work)
+    typer.echo(f"undid merge {merge_id}: moved {len(moved)} users back")

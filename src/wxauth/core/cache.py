@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -27,6 +27,7 @@ from wxauth.core.insights import Count, EventQuery, LoginCount
 from wxauth.core.models import (
     ENDED_REVOKED,
     AccountEvent,
+    App,
     LoginEvent,
     LoginRecord,
     Session,
@@ -340,3 +341,47 @@ class CachedStore:
 
     async def search_login_events(self, query: EventQuery) -> list[LoginEvent]:
         return await self.store.search_login_events(query)
+
+    # -- apps, persons and the platform ---------------------------------------------------
+
+    async def save_app(self, app: App) -> App:
+        # Apps are not cached here: the registry (wxauth.core.apps) reloads them itself, and
+        # token checks refuse a disabled app's sessions whatever this cache holds.
+        return await self.store.save_app(app)
+
+    async def get_app(self, appid: str) -> App | None:
+        return await self.store.get_app(appid)
+
+    async def list_apps(self) -> list[App]:
+        return await self.store.list_apps()
+
+    async def revoke_app_sessions(self, appid: str, now: datetime, *, reason: str) -> int:
+        # The sessions are many and not indexed by app here; a cached one is refused by the
+        # token check's app status until it expires from the cache.
+        return await self.store.revoke_app_sessions(appid, now, reason=reason)
+
+    async def link_person(self, user_id: str, unionid: str, now: datetime) -> User:
+        try:
+            return await self.store.link_person(user_id, unionid, now)
+        finally:
+            await self.cache.forget_user(user_id)
+
+    async def person_users(self, person_id: str) -> list[User]:
+        return await self.store.person_users(person_id)
+
+    async def set_person(
+        self, user_ids: Sequence[str], person_id: str, *, merged: str | None, now: datetime
+    ) -> int:
+        try:
+            return await self.store.set_person(user_ids, person_id, merged=merged, now=now)
+        finally:
+            for user_id in user_ids:
+                await self.cache.forget_user(user_id)
+
+    async def save_component_ticket(
+        self, component_appid: str, ticket_enc: str, received_at: datetime
+    ) -> None:
+        await self.store.save_component_ticket(component_appid, ticket_enc, received_at)
+
+    async def get_component_ticket(self, component_appid: str) -> tuple[str, datetime] | None:
+        return await self.store.get_component_ticket(component_appid)

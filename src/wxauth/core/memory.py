@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from wxauth.core.models import (
     USER_ACTIVE,
     USER_DISABLED,
     AccountEvent,
+    App,
     LoginEvent,
     LoginRecord,
     Session,
@@ -34,6 +36,10 @@ class MemoryStore:
         self._lock = asyncio.Lock()
         self.events: list[LoginEvent] = []
         self.account_events: list[AccountEvent] = []
+        self.apps: dict[str, App] = {}
+        # persons: id -> (unionid, merged_into)
+        self.persons: dict[str, tuple[str | None, str | None]] = {}
+        self.tickets: dict[str, tuple[str, datetime]] = {}
         self.signing_keys: list[SigningKey] = []
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
@@ -330,6 +336,82 @@ class MemoryStore:
             )
 
         return list(itertools.islice(filter(matches, reversed(self.events)), query.limit))
+
+    # -- apps, persons and the platform ---------------------------------------------------
+
+    async def save_app(self, app: App) -> App:
+        self.apps[app.appid] = app
+        return app
+
+    async def get_app(self, appid: str) -> App | None:
+        return self.apps.get(appid)
+
+    async def list_apps(self) -> list[App]:
+        return [self.apps[appid] for appid in sorted(self.apps)]
+
+    async def revoke_app_sessions(self, appid: str, now: datetime, *, reason: str) -> int:
+        live = [s for s in self.sessions.values() if s.appid == appid and s.revoked_at is None]
+        for session in live:
+            self.sessions[session.token_hash] = dataclasses.replace(
+                session, revoked_at=now, revoked_reason=reason
+            )
+        return len(live)
+
+    async def link_person(self, user_id: str, unionid: str, now: datetime) -> User:
+        async with self._lock:
+            user = self.users.get(user_id)
+            if user is None:
+                raise NotFound("No such user.")
+            found = next((pid for pid, (u, _) in self.persons.items() if u == unionid), None)
+            if found is None and user.person not in self.persons:
+                self.persons[user.person] = (unionid, None)
+                found = user.person
+            target = user.person if found is None else self._resolved(found)
+            user = dataclasses.replace(
+                user, person_id=target, unionid=user.unionid or unionid, updated_at=now
+            )
+            self.users[user_id] = user
+            return user
+
+    def _resolved(self, person_id: str) -> str:
+        for _ in range(16):  # merges form short chains; never loop on a cycle
+            merged = self.persons.get(person_id, (None, None))[1]
+            if merged is None:
+                break
+            person_id = merged
+        return person_id
+
+    async def person_users(self, person_id: str) -> list[User]:
+        found = [u for u in self.users.values() if u.person == person_id]
+        return sorted(found, key=lambda u: (u.created_at or datetime.min, u.id))
+
+    async def set_person(
+        self, user_ids: Sequence[str], person_id: str, *, merged: str | None, now: datetime
+    ) -> int:
+        async with self._lock:
+            moved = 0
+            for user_id in user_ids:
+                user = self.users.get(user_id)
+                if user is not None:
+                    self.users[user_id] = dataclasses.replace(
+                        user, person_id=person_id, updated_at=now
+                    )
+                    moved += 1
+            marked = merged if merged is not None else person_id
+            if marked in self.persons:
+                unionid = self.persons[marked][0]
+                self.persons[marked] = (unionid, person_id if merged is not None else None)
+            return moved
+
+    async def save_component_ticket(
+        self, component_appid: str, ticket_enc: str, received_at: datetime
+    ) -> None:
+        old = self.tickets.get(component_appid)
+        if old is None or old[1] <= received_at:
+            self.tickets[component_appid] = (ticket_enc, received_at)
+
+    async def get_component_ticket(self, component_appid: str) -> tuple[str, datetime] | None:
+        return self.tickets.get(component_appid)
 
 
 def since_epoch() -> datetime:

@@ -47,6 +47,14 @@ class User:
     disabled_ends_at: datetime | None = None
     # The user asked to close their account: it is erased at this time unless they log in.
     deletion_due_at: datetime | None = None
+    # The person (one per UnionID, or one merged by an operator) this user is one app's
+    # view of; None until linked: the person is then the user themself (see ``person``).
+    person_id: str | None = None
+
+    @property
+    def person(self) -> str:
+        """The id of the person across apps: shared by the users of one UnionID."""
+        return self.person_id or self.id
 
     @property
     def has_phone(self) -> bool:
@@ -174,6 +182,40 @@ class AccountEvent:
     ip: str | None = None
     detail: str | None = None
     id: int | None = None
+
+
+# -- apps (the registry) -----------------------------------------------------------------
+
+APP_ACTIVE = "active"
+APP_DISABLED = "disabled"
+APP_DIRECT = "direct"  # logs in with its own secret (code2Session)
+APP_PLATFORM = "platform"  # authorized to a third-party platform (component mode)
+ENDED_APP_DISABLED = "app_disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """A mini program the deployment serves. Secrets are stored encrypted (the keyring's
+    ciphertext) and never live here in the clear; ``None`` settings fall back to the
+    deployment's defaults."""
+
+    appid: str
+    mode: str = APP_DIRECT
+    secret_enc: str | None = field(default=None, repr=False)
+    status: str = APP_ACTIVE
+    disabled_reason: str | None = None
+    display_name: str | None = None
+    session_idle_ttl: int | None = None
+    session_max_ttl: int | None = None
+    rate_limit_login: int | None = None
+    component_appid: str | None = None
+    refresh_token_enc: str | None = field(default=None, repr=False)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == APP_ACTIVE
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -10,6 +10,7 @@ from wxauth.core.insights import Count, EventQuery, LoginCount
 from wxauth.core.models import (
     ENDED_REVOKED,
     AccountEvent,
+    App,
     LoginEvent,
     LoginRecord,
     Session,
@@ -31,6 +32,12 @@ class WeChatSessionLike(Protocol):
 
 class WeChatGateway(Protocol):
     async def code2session(self, appid: str, secret: str, code: str) -> WeChatSessionLike: ...
+
+
+class PlatformLogin(Protocol):
+    """A third-party platform logging in users of the apps authorized to it."""
+
+    async def code2session(self, app: App, code: str) -> WeChatSessionLike: ...
 
 
 class Store(Protocol):
@@ -199,4 +206,51 @@ class Store(Protocol):
 
     async def search_login_events(self, query: EventQuery) -> list[LoginEvent]:
         """The newest ``query.limit`` login events matching every filter given, newest first."""
+
+    # -- apps, persons and the platform ---------------------------------------------------
+
+    async def save_app(self, app: App) -> App:
+        """Insert or replace the app (by appid), as given; return it."""
+        ...
+
+    async def get_app(self, appid: str) -> App | None: ...
+
+    async def list_apps(self) -> list[App]:
+        """Every registered app, by appid."""
+        ...
+
+    async def revoke_app_sessions(self, appid: str, now: datetime, *, reason: str) -> int:
+        """End every live session of ``appid``, recording why; return how many."""
+        ...
+
+    async def link_person(self, user_id: str, unionid: str, now: datetime) -> User:
+        """Attach the user to the person of ``unionid``, in one transaction: the person of
+        the first user seen with it (following operators' merges), or the user's own person
+        when it is the first; also stores the unionid on the user when it had none.
+        Racing links of one unionid agree on one person. :class:`~wxauth.errors.NotFound`
+        for no such user."""
+        ...
+
+    async def person_users(self, person_id: str) -> list[User]:
+        """The users of a person (a user not linked to any is their own person), oldest
+        first."""
+        ...
+
+    async def set_person(
+        self, user_ids: Sequence[str], person_id: str, *, merged: str | None, now: datetime
+    ) -> int:
+        """Move the users to ``person_id`` and mark the person ``merged`` as merged into it
+        (``merged=None``: clear ``person_id``'s own merge mark, as undoing a merge does), in
+        one transaction; return how many users moved."""
+        ...
+
+    async def save_component_ticket(
+        self, component_appid: str, ticket_enc: str, received_at: datetime
+    ) -> None:
+        """Keep the newest component_verify_ticket (encrypted) of a platform; an older one
+        (by ``received_at``) never replaces a newer."""
+        ...
+
+    async def get_component_ticket(self, component_appid: str) -> tuple[str, datetime] | None:
+        """The newest ticket's ciphertext and when it came."""
         ...

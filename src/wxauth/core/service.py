@@ -13,7 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 from wxauth.core import profile
 from wxauth.core.accounts import Accounts
+from wxauth.core.apps import AppRegistry, app_policy
+from wxauth.core.keyring import Keyring
 from wxauth.core.models import (
+    APP_PLATFORM,
+    App,
     ClientInfo,
     LoginEvent,
     LoginRecord,
@@ -21,12 +25,12 @@ from wxauth.core.models import (
     User,
     new_user_id,
 )
-from wxauth.core.ports import Clock, Store, WeChatGateway
+from wxauth.core.ports import Clock, PlatformLogin, Store, WeChatGateway, WeChatSessionLike
 from wxauth.core.proof import Proof, verified_profile
 from wxauth.core.session_keys import SessionKeys
 from wxauth.core.sessions import check_user
 from wxauth.core.tokens import SessionPolicy, new_token
-from wxauth.errors import InvalidCode, InvalidRequest, WxAuthError
+from wxauth.errors import InvalidCode, ServerMisconfigured, WxAuthError
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +71,13 @@ class WxAuth:
         audit_retention: timedelta = timedelta(days=90),
         new_id: Callable[[], str] = new_user_id,
         accounts: Accounts | None = None,
+        registry: AppRegistry | None = None,
+        keyring: Keyring | None = None,
+        platforms: Mapping[str, PlatformLogin] | None = None,
     ) -> None:
-        self._apps = dict(apps)
+        self._platforms = platforms or {}
+        self.registry = registry or AppRegistry(store, seed=apps)
+        self._keyring = keyring or session_keys.keyring
         self.audit_retention = audit_retention
         self._next_audit_purge: datetime | None = None
         self._wechat = wechat
@@ -81,20 +90,11 @@ class WxAuth:
         self._accounts = accounts or Accounts(store=store, clock=clock)
 
     def __repr__(self) -> str:
-        return f"WxAuth(apps={sorted(self._apps)})"
+        return f"WxAuth({self.registry!r})"
 
     @property
     def store(self) -> Store:
         return self._store
-
-    def resolve_appid(self, appid: str | None) -> str:
-        if appid is None:
-            if len(self._apps) == 1:
-                return next(iter(self._apps))
-            raise InvalidRequest("Several mini programs are configured: name the appid.")
-        if appid not in self._apps:
-            raise InvalidRequest("Unknown appid: this server is not configured for it.")
-        return appid
 
     async def login(
         self,
@@ -116,9 +116,10 @@ class WxAuth:
         try:
             result = await self._login(code, appid, client, profile_update, proof)
         except WxAuthError as exc:
-            known = appid if appid in self._apps else None
-            if appid is None and len(self._apps) == 1:
-                known = next(iter(self._apps))
+            apps = await self.registry.served()
+            known = appid if appid in {a.appid for a in apps} else None
+            if appid is None and len(apps) == 1:
+                known = apps[0].appid
             event = LoginEvent(
                 self._clock(), "error", known, None, client.ip, exc.code, exc.wechat_errcode
             )
@@ -136,13 +137,14 @@ class WxAuth:
         profile_update: ProfileUpdate | None,
         proof: Proof | None,
     ) -> LoginResult:
-        appid = self.resolve_appid(appid)
+        app = await self.registry.resolve(appid)
+        appid = app.appid
         key = (appid, code)
         if key in self._codes_in_flight:
             raise InvalidCode("This login code is already being used; call wx.login again.")
         self._codes_in_flight.add(key)
         try:
-            wx = await self._wechat.code2session(appid, self._apps[appid], code)
+            wx = await self._code2session(app, code)
         finally:
             self._codes_in_flight.discard(key)
         if proof is not None:  # checked before anything is written
@@ -158,7 +160,7 @@ class WxAuth:
         token = new_token()
         # The user id is not known until the store has upserted the user, in the same
         # transaction that saves this session and the event: it fills them in.
-        session = self._policy.new_session(token, "", appid, now, client)
+        session = app_policy(self._policy, app).new_session(token, "", appid, now, client)
         changes = profile.meaningful_changes(profile_update) if profile_update else {}
         record = LoginRecord(
             appid=appid,
@@ -171,10 +173,27 @@ class WxAuth:
             event=LoginEvent(now, "ok", appid, None, client.ip),
         )
         user, created = await self._store.record_login(record)
+        if wx.unionid and (
+            existing is None or existing.unionid != wx.unionid or user.person_id is None
+        ):
+            # One person across the owner's apps, also for a user first seen without one.
+            user = await self._store.link_person(user.id, wx.unionid, now)
         user = await self._accounts.after_login(user, record.session, client.ip)
         log.info("login appid=%s user=%s new=%s", appid, user.id, created)
         expires_in = int((session.expires_at - now).total_seconds())
         return LoginResult(token=token, expires_in=expires_in, user=user, new_user=created)
+
+    async def _code2session(self, app: App, code: str) -> WeChatSessionLike:
+        if app.mode != APP_PLATFORM:
+            secret = self.registry.secret(app, self._keyring)
+            return await self._wechat.code2session(app.appid, secret, code)
+        platform = self._platforms.get(app.component_appid or "")
+        if platform is None:
+            raise ServerMisconfigured(
+                f"the app {app.appid} logs in through the platform {app.component_appid}, "
+                "which is not configured: add it to WXAUTH_PLATFORMS"
+            )
+        return await platform.code2session(app, code)
 
     async def update_profile(
         self, user: User, update: ProfileUpdate, proof: Proof | None = None

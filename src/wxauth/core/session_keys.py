@@ -23,6 +23,10 @@ class SessionKeys:
     def __repr__(self) -> str:
         return "SessionKeys(<hidden>)"
 
+    @property
+    def keyring(self) -> Keyring:
+        return self._keyring
+
     def encrypt(self, session_key: str) -> str:
         return self._keyring.encrypt(session_key)
 

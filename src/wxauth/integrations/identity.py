@@ -29,6 +29,8 @@ class Identity:
     issued_at: datetime
     expires_at: datetime
     user: UserPublic = field(repr=False)
+    # The person across the owner's apps (one per UnionID).
+    person_id: str | None = None
 
     @classmethod
     def of(cls, auth: Authenticated) -> Identity:
@@ -40,6 +42,7 @@ class Identity:
             issued_at=auth.session.created_at,
             expires_at=auth.session.expires_at,
             user=UserPublic.of(auth.user),
+            person_id=auth.user.person,
         )
 
 

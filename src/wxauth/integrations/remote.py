@@ -53,6 +53,7 @@ class RemoteVerifier:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        appid: str | None = None,
     ) -> None:
         for name, ttl in (("cache_ttl", cache_ttl), ("negative_ttl", negative_ttl)):
             if not 0 <= ttl <= MAX_CACHE_TTL:
@@ -67,6 +68,8 @@ class RemoteVerifier:
         self.negative_ttl = negative_ttl
         self._clock = clock
         self._wall_clock = wall_clock
+        self.appid = appid  # when set, only tokens of this app are accepted
+        self._question: dict[str, str] = {} if appid is None else {"appid": appid}
 
     @classmethod
     def from_settings(
@@ -80,6 +83,7 @@ class RemoteVerifier:
             max_entries=settings.verify_cache_size,
             timeout=settings.verify_timeout,
             transport=transport,
+            appid=settings.verify_appid,
         )
 
     def __repr__(self) -> str:
@@ -114,6 +118,9 @@ class RemoteVerifier:
             self._cache.put(key, None, sent_at + self.negative_ttl)
             return None
         identity = _identity(answer)
+        if self.appid is not None and identity.appid != self.appid:
+            self._cache.put(key, None, sent_at + self.negative_ttl)
+            return None  # the service refuses it too; this is the belt to its braces
         lifetime = min(self.cache_ttl, identity.expires_at.timestamp() - self._wall_clock())
         if lifetime > 0:
             self._cache.put(key, identity, sent_at + lifetime)
@@ -122,7 +129,7 @@ class RemoteVerifier:
     async def _introspect(self, token: str) -> Introspection:
         try:
             response = await self._http.post(
-                INTROSPECT_PATH, json={"token": token}, headers=self._auth
+                INTROSPECT_PATH, json={"token": token, **self._question}, headers=self._auth
             )
         except httpx.HTTPError as exc:
             log.warning("wxauth introspection failed: %s", type(exc).__name__)
@@ -149,6 +156,7 @@ def _identity(answer: Introspection) -> Identity:
         issued_at=utc_from_timestamp(answer.iat),
         expires_at=utc_from_timestamp(answer.exp),
         user=answer.user,
+        person_id=answer.person_id,
     )
 
 

@@ -21,3 +21,5 @@ class VerifierSettings(BaseSettings):
     verify_negative_ttl: float = Field(default=30.0, ge=0, le=MAX_CACHE_TTL)
     verify_cache_size: int = Field(default=10_000, ge=1)
     verify_timeout: float = Field(default=2.0, gt=0, le=30)
+    # Only tokens of this app are accepted (a backend of one mini program).
+    verify_appid: str | None = None

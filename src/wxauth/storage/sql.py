@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Delete, Row, bindparam, delete, select, text, update
+from sqlalchemy import Delete, Insert, Row, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -20,6 +21,7 @@ from wxauth.core.models import (
     USER_ACTIVE,
     USER_DISABLED,
     AccountEvent,
+    App,
     LoginEvent,
     LoginRecord,
     Session,
@@ -34,7 +36,10 @@ from wxauth.storage.tables import (
     SESSION_COLUMNS,
     USER_COLUMNS,
     account_events,
+    apps,
+    component_tickets,
     login_events,
+    persons,
     sessions,
     signing_keys,
     users,
@@ -414,6 +419,144 @@ class SqlStore:
         async with self._reading() as conn:
             rows = (await conn.execute(insights_sql.login_events_query(query))).all()
         return [LoginEvent(**row._mapping) for row in rows]
+
+    # -- apps, persons and the platform ---------------------------------------------------
+
+    def _insert_ignore(self, table: Any, values: dict[str, Any]) -> Insert:
+        """An insert that does nothing when the row (by any unique key) is there."""
+        if self._dialect == "postgresql":
+            return postgresql.insert(table).values(values).on_conflict_do_nothing()
+        if self._dialect == "sqlite":
+            return sqlite.insert(table).values(values).on_conflict_do_nothing()
+        # Not INSERT IGNORE: its shared lock on a duplicate deadlocks a racing writer that
+        # then reads the row for update; a no-op update locks it exclusively at once.
+        key = next(iter(table.primary_key.columns))
+        return mysql.insert(table).values(values).on_duplicate_key_update({key.name: key})
+
+    async def save_app(self, app: App) -> App:
+        values = {c.name: getattr(app, c.name) for c in apps.c}
+        now = app.updated_at or app.created_at
+        values["created_at"] = app.created_at or now
+        values["updated_at"] = now
+
+        def write(conn: Connection) -> None:
+            conn.execute(delete(apps).where(apps.c.appid == app.appid))
+            conn.execute(apps.insert(), values)
+
+        await self._write(write)
+        return App(**values)
+
+    async def get_app(self, appid: str) -> App | None:
+        async with self._reading() as conn:
+            row = (await conn.execute(select(apps).where(apps.c.appid == appid))).first()
+        return None if row is None else App(**row._mapping)
+
+    async def list_apps(self) -> list[App]:
+        async with self._reading() as conn:
+            rows = (await conn.execute(select(apps).order_by(apps.c.appid))).all()
+        return [App(**row._mapping) for row in rows]
+
+    async def revoke_app_sessions(self, appid: str, now: datetime, *, reason: str) -> int:
+        query = (
+            update(sessions)
+            .where(sessions.c.appid == appid, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+        )
+        return await self._write(lambda conn: int(conn.execute(query).rowcount))
+
+    async def link_person(self, user_id: str, unionid: str, now: datetime) -> User:
+        def write(conn: Connection) -> User:
+            row = conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id)).first()
+            if row is None:
+                raise NotFound("No such user.")
+            own = _user(row).person
+            # The unique unionid settles a race: every linker then reads the one row.
+            person = {"id": own, "unionid": unionid, "merged_into": None, "created_at": now}
+            conn.execute(self._insert_ignore(persons, person))
+            # A locking read sees the row a racing linker committed meanwhile (MySQL's plain
+            # reads keep the transaction's first snapshot).
+            query = select(persons.c.id).where(persons.c.unionid == unionid).with_for_update()
+            found = conn.execute(query).scalar_one_or_none()
+            target = own if found is None else _resolved(conn, found)
+            changes = {"person_id": target, "unionid": func.coalesce(users.c.unionid, unionid)}
+            return _update_user(conn, user_id, changes, now)
+
+        return await self._write(write)
+
+    async def person_users(self, person_id: str) -> list[User]:
+        linked = users.c.person_id == person_id
+        itself = (users.c.id == person_id) & users.c.person_id.is_(None)
+        query = (
+            select(*USER_COLUMNS).where(linked | itself).order_by(users.c.created_at, users.c.id)
+        )
+        async with self._reading() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_user(row) for row in rows]
+
+    async def set_person(
+        self, user_ids: Sequence[str], person_id: str, *, merged: str | None, now: datetime
+    ) -> int:
+        if merged is not None:
+            mark = update(persons).where(persons.c.id == merged).values(merged_into=person_id)
+        else:
+            mark = update(persons).where(persons.c.id == person_id).values(merged_into=None)
+
+        def write(conn: Connection) -> int:
+            moved = 0
+            if user_ids:
+                result = conn.execute(
+                    update(users)
+                    .where(users.c.id.in_(list(user_ids)))
+                    .values(person_id=person_id, updated_at=now)
+                )
+                moved = int(result.rowcount)
+            conn.execute(mark)
+            return moved
+
+        return await self._write(write)
+
+    async def save_component_ticket(
+        self, component_appid: str, ticket_enc: str, received_at: datetime
+    ) -> None:
+        table = component_tickets
+        values = {
+            "component_appid": component_appid,
+            "ticket_enc": ticket_enc,
+            "received_at": received_at,
+        }
+        newer = (
+            update(table)
+            .where(table.c.component_appid == component_appid)
+            .where(table.c.received_at <= received_at)
+            .values(ticket_enc=ticket_enc, received_at=received_at)
+        )
+
+        def write(conn: Connection) -> None:
+            conn.execute(self._insert_ignore(table, values))
+            conn.execute(newer)
+
+        await self._write(write)
+
+    async def get_component_ticket(self, component_appid: str) -> tuple[str, datetime] | None:
+        table = component_tickets
+        query = select(table.c.ticket_enc, table.c.received_at).where(
+            table.c.component_appid == component_appid
+        )
+        async with self._reading() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else (row.ticket_enc, row.received_at)
+
+
+def _resolved(conn: Connection, person_id: str) -> str:
+    """Follow operators' merges from ``person_id`` to the person its users are now in."""
+    for _ in range(16):  # merges form short chains; never loop on a cycle
+        merged = conn.execute(
+            select(persons.c.merged_into).where(persons.c.id == person_id)
+        ).scalar_one_or_none()
+        if merged is None:
+            break
+        person_id = merged
+    return person_id
 
 
 def _delete_user(conn: Connection, user_id: str) -> bool:

@@ -79,8 +79,10 @@ users = Table(
     Column("disabled_reason", String(200), nullable=True),
     Column("disabled_ends_at", UTCDateTime, nullable=True),
     Column("deletion_due_at", UTCDateTime, nullable=True),
+    Column("person_id", String(32), nullable=True),
     UniqueConstraint("appid", "openid"),
     Index("ix_users_deletion_due_at", "deletion_due_at"),
+    Index("ix_users_person_id", "person_id"),
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_bin",
 )
@@ -172,6 +174,50 @@ avatar_images = Table(
     ),
     Column("stored_at", UTCDateTime, nullable=False),
     Index("ix_avatar_images_stored_at", "stored_at"),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+
+# -- apps, persons and the platform (migration 0004) ---------------------------------------
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("appid", String(64), primary_key=True),
+    Column("mode", String(16), nullable=False, server_default="direct"),
+    Column("secret_enc", Text, nullable=True),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("disabled_reason", String(200), nullable=True),
+    Column("display_name", String(100), nullable=True),
+    Column("session_idle_ttl", Integer, nullable=True),
+    Column("session_max_ttl", Integer, nullable=True),
+    Column("rate_limit_login", Integer, nullable=True),
+    Column("component_appid", String(64), nullable=True),
+    Column("refresh_token_enc", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("unionid", String(128), nullable=True, unique=True),
+    # An operator's merge: this person's users now belong to that one (undone from the audit).
+    Column("merged_into", String(32), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+
+component_tickets = Table(
+    "component_tickets",
+    metadata,
+    Column("component_appid", String(64), primary_key=True),
+    Column("ticket_enc", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_bin",
 )

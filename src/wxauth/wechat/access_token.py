@@ -81,7 +81,7 @@ class AccessTokens:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._source = source
-        self._apps = dict(apps)
+        self._apps = apps  # read on each use: a live view (the apps registry) stays live
         self._stable = stable
         self._margin = margin
         self._shared = shared

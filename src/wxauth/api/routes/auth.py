@@ -20,10 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from wxauth.api.deps import AuthDep, StateDep, client_info
-from wxauth.api.ratelimit import RateLimiter
 from wxauth.api.schemas import ErrorBody, LoginRequest, LoginResponse, LogoutRequest, UserPublic
 from wxauth.api.state import ApiState, api_state
-from wxauth.config import Settings
 from wxauth.errors import InvalidCode, InvalidRequest, InvalidSignature, SessionKeyStale
 
 LOGIN_FAILURES = "login-ip"  # the scope of the per-address failure budget
@@ -89,7 +87,7 @@ async def login(body: LoginRequest, request: Request) -> LoginResponse:
     client = client_info(request)
     if body.device is not None:
         client = dataclasses.replace(client, device=body.device.to_core())
-    await appid_limit(state.limiter, state.settings, body.appid)
+    await appid_limit(state, body.appid)
     result = await state.wiring.login.login(
         body.code, appid=body.appid, client=client, proof=body.proof()
     )
@@ -131,9 +129,16 @@ async def logout(
     return Response(status_code=204)
 
 
-async def appid_limit(limiter: RateLimiter, settings: Settings, appid: str | None) -> None:
-    """Every attempt that reaches WeChat, per appid (an unknown appid is refused later, by
-    the service, without calling WeChat)."""
-    if appid is None or appid in settings.apps:
-        key = appid or settings.default_appid or "-"
-        await limiter.hit("login-appid", key, settings.rate_limit_login_appid)
+async def appid_limit(state: ApiState, appid: str | None) -> None:
+    """Every attempt that reaches WeChat, per appid, at the app's own limit if it has one
+    (an unknown appid is refused later, by the service, without calling WeChat)."""
+    served = await state.wiring.registry.served()
+    app = next((a for a in served if a.appid == appid), None)
+    if appid is None and len(served) == 1:
+        app = served[0]
+    if app is None and appid is not None:
+        return
+    limit = state.settings.rate_limit_login_appid
+    if app is not None and app.rate_limit_login is not None:
+        limit = app.rate_limit_login
+    await state.limiter.hit("login-appid", app.appid if app else "-", limit)

@@ -25,7 +25,7 @@ from wxauth.api.deps import StateDep
 from wxauth.api.schemas import ErrorBody
 from wxauth.api.service_keys import ServiceKeyDep, require_scope
 from wxauth.config import SCOPE_INTROSPECT, ServiceKey
-from wxauth.errors import AccountDisabled, InvalidRequest, InvalidToken
+from wxauth.errors import AccountDisabled, AppDisabled, InvalidRequest, InvalidToken
 from wxauth.wire import Introspection
 
 router = APIRouter(prefix="/v1", tags=["integrations"])
@@ -38,6 +38,8 @@ class IntrospectRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     token: str
+    # The app the caller serves: a token of any other app is answered inactive.
+    appid: str | None = None
 
 
 def key_matches(presented: str, keys: Sequence[SecretStr]) -> bool:
@@ -107,8 +109,8 @@ async def introspect(
     response.headers["Cache-Control"] = "no-store"
     body = await read_request(request)
     try:
-        auth = await state.wiring.authenticator.authenticate(body.token)
-    except (InvalidToken, AccountDisabled):
+        auth = await state.wiring.authenticator.authenticate(body.token, appid=body.appid)
+    except (InvalidToken, AccountDisabled, AppDisabled):
         return Introspection(active=False)
     if not key.allows(SCOPE_INTROSPECT, auth.session.appid):
         return Introspection(active=False)
