@@ -301,6 +301,18 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=20, ge=1, le=1000)
     database_max_overflow: int = Field(default=0, ge=0, le=1000)
     database_pool_timeout: float = Field(default=5.0, gt=0, le=120)
+    # Webhooks (wxauth webhooks): the delivery worker of each server process, how long one
+    # attempt may take, how many are made, the backoff between them, whether private and
+    # loopback receivers are allowed, how often the outbox is polled, and how many days
+    # delivered rows are kept.
+    webhook_worker: bool = True
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(default=12, ge=1, le=100)
+    webhook_retry_base: float = Field(default=10.0, gt=0, le=3600)
+    webhook_retry_max: float = Field(default=3600.0, gt=0, le=86_400)
+    webhook_allow_private: bool = False
+    webhook_poll_interval: float = Field(default=1.0, gt=0, le=60)
+    webhook_retention_days: int = Field(default=7, ge=1)
 
     @classmethod
     def settings_customise_sources(
@@ -390,6 +402,8 @@ class Settings(BaseSettings):
                 "session_touch_interval must be shorter than session_idle_ttl: a token in use "
                 "is only renewed every touch interval, so it would expire while in use"
             )
+        if self.webhook_retry_base > self.webhook_retry_max:
+            raise ValueError("webhook_retry_base must not exceed webhook_retry_max")
         return self
 
     @property

@@ -43,7 +43,9 @@ layer renders all of them with one handler::
     ├── WeChatUnavailable           503 wechat_unavailable (Retry-After)
     ├── StorageUnavailable          503 storage_unavailable (Retry-After): the database cannot
     │                                   be reached, is busy, or has no free connection
-    └── AuthUnavailable             503 auth_unavailable (Retry-After; raised by integrations)
+    ├── AuthUnavailable             503 auth_unavailable (Retry-After; raised by integrations)
+    └── InvalidWebhook              400 invalid_webhook: a webhook whose signature or timestamp
+                                        does not verify (raised by integrations, in a receiver)
 
 Outside errors are translated at one boundary each, with ``raise ... from exc``: WeChat's
 errcodes in :mod:`wxauth.wechat.errcodes`, the database drivers' in
@@ -331,3 +333,12 @@ class AuthUnavailable(WxAuthError):
     default_message = "The login service cannot be reached to check the token; retry later."
 
     default_retry_after = 5
+
+
+class InvalidWebhook(WxAuthError):
+    """A webhook that does not verify: no or a wrong signature, a malformed or stale
+    timestamp (``wxauth.integrations.webhooks.verify``, in a receiver)."""
+
+    status = 400
+    code = "invalid_webhook"
+    default_message = "The webhook's signature does not verify."

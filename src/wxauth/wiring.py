@@ -41,7 +41,10 @@ from wxauth.core.service import WxAuth, utcnow
 from wxauth.core.session_keys import SessionKeys
 from wxauth.core.sessions import Authenticator
 from wxauth.core.tokens import SessionPolicy
+from wxauth.core.webhook_worker import DeliveryWorker, RetryPolicy
+from wxauth.core.webhooks import WebhookStore
 from wxauth.errors import ServerMisconfigured
+from wxauth.outbound import WebhookSender
 from wxauth.platform import Platform, RoutedTokenSource
 from wxauth.storage.avatars import LocalAvatarStorage
 from wxauth.storage.avatars_sql import SqlAvatarStorage
@@ -149,7 +152,8 @@ class Wiring:
 
     @cached_property
     def sql_store(self) -> SqlStore:
-        return SqlStore(self.engine)
+        # Webhook subscriptions are reloaded as often as the apps registry.
+        return SqlStore(self.engine, webhook_ttl=self.settings.app_registry_ttl)
 
     @cached_property
     def store(self) -> Store:
@@ -341,6 +345,40 @@ class Wiring:
             for config in configs
         }
 
+    # -- webhooks -------------------------------------------------------------------------
+
+    @cached_property
+    def webhooks(self) -> WebhookStore:
+        """Subscriptions and the outbox, beside the users (the store's own)."""
+        return self.store.webhooks
+
+    @cached_property
+    def webhook_sender(self) -> WebhookSender:
+        return WebhookSender(
+            timeout=self.settings.webhook_timeout,
+            allow_private=self.settings.webhook_allow_private,
+        )
+
+    @cached_property
+    def webhook_worker(self) -> DeliveryWorker:
+        """The delivery worker a server process runs (signing secrets under the keyring).
+        A lease outlives any attempt (each ends within ``webhook_timeout``)."""
+        settings = self.settings
+        return DeliveryWorker(
+            self.webhooks,
+            self.webhook_sender,
+            self.keyring,
+            clock=self.clock,
+            policy=RetryPolicy(
+                max_attempts=settings.webhook_max_attempts,
+                base_s=settings.webhook_retry_base,
+                max_s=settings.webhook_retry_max,
+            ),
+            lease_s=2 * settings.webhook_timeout + 5,
+            poll_interval=settings.webhook_poll_interval,
+            retention=timedelta(days=settings.webhook_retention_days),
+        )
+
     # -- the operator console ------------------------------------------------------------
 
     @cached_property
@@ -369,6 +407,8 @@ class Wiring:
     async def aclose(self) -> None:
         """Close what was built (decoding workers, connections, pools, listeners), newest
         first."""
+        if self._built("webhook_sender"):
+            await self.webhook_sender.aclose()
         if self._built("avatars"):
             await self.avatars.aclose()
         if self._built("wechat"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -60,10 +62,24 @@ def create_app(
     # Built now, not on the first request: a bad setting shows at start, not under load.
     wiring.login, wiring.authenticator, wiring.accounts, wiring.phones, wiring.avatars  # noqa: B018
 
+    metrics = Metrics()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await wiring.aclose()
+        # Each server process delivers webhooks; their leases make that safe (see
+        # wxauth.core.webhook_worker). It waits while there are no subscriptions.
+        worker: asyncio.Task[None] | None = None
+        if settings.webhook_worker:
+            wiring.webhook_worker.observer = metrics
+            worker = asyncio.create_task(wiring.webhook_worker.run(), name="webhooks")
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            await wiring.aclose()
 
     app = FastAPI(
         title="wxauth",
@@ -112,7 +128,6 @@ def create_app(
         from wxauth.api.console import install_console
 
         install_console(app)
-    metrics = Metrics()
     app.include_router(metrics.router())
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(

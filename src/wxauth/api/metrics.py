@@ -1,4 +1,6 @@
-"""Prometheus metrics: requests by route and status, and their latency, at GET /metrics."""
+"""Prometheus metrics at GET /metrics: requests by route and status, and their latency;
+webhook delivery attempts by result, and the outbox's depth and age (as this process last
+saw them)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -33,6 +36,31 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+        self.webhook_attempts = Counter(
+            "wxauth_webhook_deliveries",
+            "Webhook delivery attempts, by result (delivered, retry, dead).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.webhook_pending = Gauge(
+            "wxauth_webhook_queue_depth",
+            "Webhook deliveries pending.",
+            registry=self.registry,
+        )
+        self.webhook_oldest = Gauge(
+            "wxauth_webhook_queue_oldest_seconds",
+            "Age of the oldest pending webhook delivery.",
+            registry=self.registry,
+        )
+
+    # -- the webhook worker's observer (wxauth.core.webhook_worker.DeliveryObserver) ------
+
+    def attempted(self, result: str) -> None:
+        self.webhook_attempts.labels(result).inc()
+
+    def queue(self, pending: int, oldest_age_s: float) -> None:
+        self.webhook_pending.set(pending)
+        self.webhook_oldest.set(oldest_age_s)
 
     def router(self) -> APIRouter:
         router = APIRouter(tags=["health"])

@@ -8,7 +8,18 @@ from pathlib import Path
 
 import typer
 
-from wxauth.cli import apps, audit, avatars, db, keys, operators, run, sessions, users
+from wxauth.cli import (
+    apps,
+    audit,
+    avatars,
+    db,
+    keys,
+    operators,
+    run,
+    sessions,
+    users,
+    webhooks,
+)
 from wxauth.errors import WxAuthError
 
 app = typer.Typer(help="Login and session service for WeChat Mini Programs.", no_args_is_help=True)
@@ -21,6 +32,7 @@ app.add_typer(sessions.app, name="sessions")
 app.add_typer(avatars.app, name="avatars")
 app.add_typer(apps.app, name="apps")
 app.add_typer(operators.app, name="operators")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def main() -> None:

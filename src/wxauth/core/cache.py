@@ -35,6 +35,7 @@ from wxauth.core.models import (
     User,
 )
 from wxauth.core.ports import Store
+from wxauth.core.webhooks import WebhookStore
 
 MAX_LOCAL_TTL_S = 1.0
 MAX_FILL_AGE_S = 5.0
@@ -168,6 +169,10 @@ class CachedStore:
 
     def __repr__(self) -> str:
         return f"CachedStore({self.store!r}, {self.cache!r})"
+
+    @property
+    def webhooks(self) -> WebhookStore:
+        return self.store.webhooks
 
     async def find_session(self, token_hash: str) -> tuple[Session, User] | None:
         cached = await self.cache.get(token_hash)

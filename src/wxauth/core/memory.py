@@ -24,6 +24,18 @@ from wxauth.core.models import (
     SigningKey,
     User,
 )
+from wxauth.core.memory_webhooks import MemoryWebhookStore
+from wxauth.core.webhooks import (
+    Event,
+    LoginOutbox,
+    Wanted,
+    phone_bound,
+    sessions_revoked,
+    user_deleted,
+    user_disabled,
+    user_enabled,
+    user_updated,
+)
 from wxauth.errors import NotFound
 
 
@@ -41,8 +53,32 @@ class MemoryStore:
         self.persons: dict[str, tuple[str | None, str | None]] = {}
         self.tickets: dict[str, tuple[str, datetime]] = {}
         self.signing_keys: list[SigningKey] = []
+        self.webhooks = MemoryWebhookStore()
+
+    async def _wanted(self) -> Wanted:
+        return await self.webhooks.gate.current()
+
+    def _emit(self, wanted: Wanted, *events: Event | None) -> None:
+        if wanted:
+            self.webhooks.add_rows(wanted.rows(events))
+
+    def _revoked(
+        self, wanted: Wanted, ended: list[Session], reason: str, now: datetime
+    ) -> None:
+        """The ``session.revoked`` events of ``ended``, one per user."""
+        by_user: dict[str, list[Session]] = {}
+        for session in ended:
+            by_user.setdefault(session.user_id, []).append(session)
+        self._emit(
+            wanted,
+            *(
+                sessions_revoked(uid, ss[0].appid, [s.public_id for s in ss], reason, now)
+                for uid, ss in by_user.items()
+            ),
+        )
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
+        outbox = LoginOutbox.of(await self._wanted(), record.appid, record.profile)
         async with self._lock:
             now = record.session.created_at
             user_id = self._by_openid.get((record.appid, record.openid))
@@ -74,6 +110,8 @@ class MemoryStore:
             self.sessions[session.token_hash] = session
             if record.event is not None:
                 self._add_event(dataclasses.replace(record.event, user_id=user.id))
+            if outbox is not None:
+                self.webhooks.add_rows(outbox.rows(user, created, record.profile, now))
             return user, created
 
     async def find_session(self, token_hash: str) -> tuple[Session, User] | None:
@@ -94,18 +132,26 @@ class MemoryStore:
     async def revoke_session(
         self, token_hash: str, now: datetime, *, reason: str = ENDED_REVOKED
     ) -> bool:
+        wanted = await self._wanted()
         session = self.sessions.get(token_hash)
         if session is None or session.revoked_at is not None:
             return False
         self.sessions[token_hash] = dataclasses.replace(
             session, revoked_at=now, revoked_reason=reason
         )
+        self._revoked(wanted, [session], reason, now)
         return True
 
     async def get_user(self, user_id: str) -> User | None:
         return self.users.get(user_id)
 
     async def update_user(self, user_id: str, changes: dict[str, Any], now: datetime) -> User:
+        wanted = await self._wanted()
+        user = self._update(user_id, changes, now)
+        self._emit(wanted, user_updated(user, changes, now))
+        return user
+
+    def _update(self, user_id: str, changes: dict[str, Any], now: datetime) -> User:
         if user_id not in self.users:
             raise NotFound("No such user.")
         user = dataclasses.replace(self.users[user_id], updated_at=now, **changes)
@@ -160,6 +206,12 @@ class MemoryStore:
         reason: str = ENDED_REVOKED,
         keep: str | None = None,
     ) -> int:
+        wanted = await self._wanted()
+        return len(self._revoke_user(wanted, user_id, now, reason, keep))
+
+    def _revoke_user(
+        self, wanted: Wanted, user_id: str, now: datetime, reason: str, keep: str | None
+    ) -> list[Session]:
         live = [
             s
             for s in self.sessions.values()
@@ -169,7 +221,8 @@ class MemoryStore:
             self.sessions[session.token_hash] = dataclasses.replace(
                 session, revoked_at=now, revoked_reason=reason
             )
-        return len(live)
+        self._revoked(wanted, live, reason, now)
+        return live
 
     # -- accounts -------------------------------------------------------------------------
 
@@ -180,6 +233,7 @@ class MemoryStore:
     async def cap_sessions(
         self, user_id: str, appid: str, *, keep: str, cap: int, now: datetime
     ) -> list[str]:
+        wanted = await self._wanted()
         async with self._lock:
             live = [
                 s
@@ -195,19 +249,25 @@ class MemoryStore:
                 self.sessions[token_hash] = dataclasses.replace(
                     self.sessions[token_hash], revoked_at=now, revoked_reason=ENDED_REPLACED
                 )
+            self._revoked(wanted, live[max(cap - 1, 0) :], ENDED_REPLACED, now)
             return ended
 
     async def disable_user(
         self, user_id: str, *, reason: str, ends_at: datetime | None, now: datetime
     ) -> User:
         changes = {"status": USER_DISABLED, "disabled_reason": reason, "disabled_ends_at": ends_at}
-        user = await self.update_user(user_id, changes, now)
-        await self.revoke_user_sessions(user_id, now, reason=ENDED_DISABLED)
+        wanted = await self._wanted()
+        user = self._update(user_id, changes, now)
+        self._emit(wanted, user_disabled(user, now))
+        self._revoke_user(wanted, user_id, now, ENDED_DISABLED, None)
         return user
 
     async def enable_user(self, user_id: str, now: datetime) -> User:
         changes = {"status": USER_ACTIVE, "disabled_reason": None, "disabled_ends_at": None}
-        return await self.update_user(user_id, changes, now)
+        wanted = await self._wanted()
+        user = self._update(user_id, changes, now)
+        self._emit(wanted, user_enabled(user, now))
+        return user
 
     async def due_deletions(self, now: datetime, *, limit: int = 100) -> list[str]:
         due = [
@@ -230,10 +290,12 @@ class MemoryStore:
         return list(itertools.islice(chosen, limit))
 
     async def delete_user(self, user_id: str) -> bool:
+        wanted = await self._wanted()
         async with self._lock:
             user = self.users.pop(user_id, None)
             if user is None:
                 return False
+            self._emit(wanted, user_deleted(user, datetime.now(UTC)))
             self._by_openid.pop((user.appid, user.openid), None)
             self.session_keys.pop((user.appid, user.openid), None)
             for token_hash in [h for h, s in self.sessions.items() if s.user_id == user_id]:
@@ -246,9 +308,10 @@ class MemoryStore:
             return True
 
     async def set_phone(self, user_id: str, phone: str, country_code: str, now: datetime) -> User:
-        return await self.update_user(
-            user_id, {"phone": phone, "phone_country_code": country_code}, now
-        )
+        wanted = await self._wanted()
+        user = self._update(user_id, {"phone": phone, "phone_country_code": country_code}, now)
+        self._emit(wanted, phone_bound(user, now))
+        return user
 
     async def delete_expired_sessions(self, before: datetime, *, batch_size: int = 1000) -> int:
         expired = [h for h, s in self.sessions.items() if s.idle_expires_at < before]
@@ -350,11 +413,13 @@ class MemoryStore:
         return [self.apps[appid] for appid in sorted(self.apps)]
 
     async def revoke_app_sessions(self, appid: str, now: datetime, *, reason: str) -> int:
+        wanted = await self._wanted()
         live = [s for s in self.sessions.values() if s.appid == appid and s.revoked_at is None]
         for session in live:
             self.sessions[session.token_hash] = dataclasses.replace(
                 session, revoked_at=now, revoked_reason=reason
             )
+        self._revoked(wanted, live, reason, now)
         return len(live)
 
     async def link_person(self, user_id: str, unionid: str, now: datetime) -> User:

@@ -17,6 +17,7 @@ from wxauth.core.models import (
     SigningKey,
     User,
 )
+from wxauth.core.webhooks import WebhookStore
 
 Clock = Callable[[], datetime]
 
@@ -46,7 +47,19 @@ class Store(Protocol):
     ``record_login`` is atomic: the user row (created once per (appid, openid), even when
     first logins race), the encrypted session_key, the new session and the record's audit
     event land together or not at all.
+
+    A change that some enabled webhook subscription of :attr:`webhooks` wants to hear of
+    (:data:`wxauth.core.webhooks.EVENT_TYPES`) writes its outbox rows in its own
+    transaction: ``user.created`` (``record_login``), ``user.updated`` (``update_user``, and
+    a returning user's login that carries a profile), ``user.phone_bound`` (``set_phone``),
+    ``user.disabled`` / ``user.enabled``, ``user.deleted`` and ``session.revoked`` (every
+    method that ends sessions, one event per user).
     """
+
+    @property
+    def webhooks(self) -> WebhookStore:
+        """The webhook subscriptions and the outbox, in the same database."""
+        ...
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
         """Upsert the user, store the session_key, create the session; return (user, created)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Delete, Insert, Row, bindparam, delete, func, select, text, update
@@ -18,6 +18,7 @@ from wxauth.core.models import (
     ENDED_DISABLED,
     ENDED_REPLACED,
     ENDED_REVOKED,
+    PUBLIC_ID_LENGTH,
     USER_ACTIVE,
     USER_DISABLED,
     AccountEvent,
@@ -28,10 +29,22 @@ from wxauth.core.models import (
     SigningKey,
     User,
 )
+from wxauth.core.webhooks import (
+    SESSION_REVOKED,
+    LoginOutbox,
+    Wanted,
+    phone_bound,
+    sessions_revoked,
+    user_deleted,
+    user_disabled,
+    user_enabled,
+    user_updated,
+)
 from wxauth.errors import NotFound
 from wxauth.storage import insights_sql
 from wxauth.storage.boundary import translated
 from wxauth.storage.sqlite_reads import sqlite_reads
+from wxauth.storage.webhooks_sql import SqlWebhookStore, write_outbox
 from wxauth.storage.tables import (
     SESSION_COLUMNS,
     USER_COLUMNS,
@@ -80,12 +93,51 @@ def _update_user(conn: Connection, user_id: str, changes: dict[str, Any], now: d
 
 
 def _revoke_user_sessions(
-    conn: Connection, user_id: str, now: datetime, reason: str, keep: str | None
+    conn: Connection,
+    user_id: str,
+    now: datetime,
+    reason: str,
+    keep: str | None,
+    wanted: Wanted,
 ) -> int:
-    query = update(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+    live = (sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
     if keep is not None:
-        query = query.where(sessions.c.token_hash != keep)
-    return conn.execute(query.values(revoked_at=now, revoked_reason=reason)).rowcount
+        live = (*live, sessions.c.token_hash != keep)
+    if not wanted:
+        query = update(sessions).where(*live).values(revoked_at=now, revoked_reason=reason)
+        return conn.execute(query).rowcount
+    # Reported: the sessions read (locked) first, then exactly those ended.
+    found = conn.execute(
+        select(sessions.c.token_hash, sessions.c.appid).where(*live).with_for_update()
+    ).all()
+    _end_reported(conn, wanted, [(h, user_id, appid) for h, appid in found], reason, now)
+    return len(found)
+
+
+def _end_reported(
+    conn: Connection,
+    wanted: Wanted,
+    ended: list[tuple[str, str, str]],
+    reason: str,
+    now: datetime,
+) -> None:
+    """End the sessions ``(token_hash, user_id, appid)`` and write their ``session.revoked``
+    events, one per user."""
+    hashes = [h for h, _, _ in ended]
+    for start in range(0, len(hashes), 500):  # within every driver's limit of parameters
+        conn.execute(
+            update(sessions)
+            .where(sessions.c.token_hash.in_(hashes[start : start + 500]))
+            .values(revoked_at=now, revoked_reason=reason)
+        )
+    by_user: dict[tuple[str, str], list[str]] = {}
+    for token_hash, user_id, appid in ended:
+        by_user.setdefault((user_id, appid), []).append(token_hash[:PUBLIC_ID_LENGTH])
+    events = [
+        sessions_revoked(user_id, appid, ids, reason, now)
+        for (user_id, appid), ids in by_user.items()
+    ]
+    write_outbox(conn, wanted.rows(events))
 
 
 class SqlStore:
@@ -98,12 +150,17 @@ class SqlStore:
     thread of the process, in turn with the other processes.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, webhook_ttl: float = 0.5) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
         self._inline_reads = sqlite_reads(engine.url, FIND_SESSION)
         self.writes: Writes = writes_for(engine)
         self._autocommit_reads = self._dialect == "postgresql"
+        self.webhooks = SqlWebhookStore(engine, self.writes, ttl=webhook_ttl)
+
+    async def _wanted(self) -> Wanted:
+        """The enabled subscriptions, as the writes about to run should report to."""
+        return await self.webhooks.gate.current()
 
     def __repr__(self) -> str:
         return f"SqlStore({self._dialect})"
@@ -124,7 +181,8 @@ class SqlStore:
         return await self.writes.run(body)
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
-        return await self.writes.record_login(record)
+        outbox = LoginOutbox.of(await self._wanted(), record.appid, record.profile)
+        return await self.writes.record_login(record, outbox)
 
     async def find_session(self, token_hash: str) -> tuple[Session, User] | None:
         row: Row[Any] | Mapping[str, Any] | None = None
@@ -154,8 +212,24 @@ class SqlStore:
             .where(sessions.c.token_hash == token_hash, sessions.c.revoked_at.is_(None))
             .values(revoked_at=now, revoked_reason=reason)
         )
-        rowcount = await self._write(lambda conn: conn.execute(query).rowcount)
-        return rowcount == 1
+        wanted = await self._wanted()
+
+        def body(conn: Connection) -> bool:
+            if conn.execute(query).rowcount != 1:
+                return False
+            if wanted:
+                found = conn.execute(
+                    select(sessions.c.user_id, sessions.c.appid).where(
+                        sessions.c.token_hash == token_hash
+                    )
+                ).one()
+                event = sessions_revoked(
+                    found.user_id, found.appid, [token_hash[:PUBLIC_ID_LENGTH]], reason, now
+                )
+                write_outbox(conn, wanted.rows([event]))
+            return True
+
+        return await self._write(body)
 
     async def get_user(self, user_id: str) -> User | None:
         async with self._reading() as conn:
@@ -163,7 +237,15 @@ class SqlStore:
         return None if row is None else _user(row)
 
     async def update_user(self, user_id: str, changes: dict[str, Any], now: datetime) -> User:
-        return await self._write(lambda conn: _update_user(conn, user_id, changes, now))
+        wanted = await self._wanted()
+
+        def body(conn: Connection) -> User:
+            user = _update_user(conn, user_id, changes, now)
+            if wanted:
+                write_outbox(conn, wanted.rows([user_updated(user, changes, now)]))
+            return user
+
+        return await self._write(body)
 
     async def get_session_key(self, appid: str, openid: str) -> str | None:
         query = select(wechat_sessions.c.session_key_enc).where(
@@ -231,8 +313,9 @@ class SqlStore:
         reason: str = ENDED_REVOKED,
         keep: str | None = None,
     ) -> int:
+        wanted = await self._wanted()
         return await self._write(
-            lambda conn: _revoke_user_sessions(conn, user_id, now, reason, keep)
+            lambda conn: _revoke_user_sessions(conn, user_id, now, reason, keep, wanted)
         )
 
     # -- accounts -------------------------------------------------------------------------
@@ -260,6 +343,8 @@ class SqlStore:
             .order_by(sessions.c.last_seen_at.desc(), sessions.c.created_at.desc())
         )
 
+        wanted = await self._wanted()
+
         def body(conn: Connection) -> list[str]:
             hashes = list(conn.scalars(live).all())[max(cap - 1, 0) :]
             if hashes:
@@ -268,6 +353,10 @@ class SqlStore:
                     .where(sessions.c.token_hash.in_(hashes), sessions.c.revoked_at.is_(None))
                     .values(revoked_at=now, revoked_reason=ENDED_REPLACED)
                 )
+                if wanted:
+                    ids = [h[:PUBLIC_ID_LENGTH] for h in hashes]
+                    event = sessions_revoked(user_id, appid, ids, ENDED_REPLACED, now)
+                    write_outbox(conn, wanted.rows([event]))
             return hashes
 
         return await self._write(body)
@@ -276,17 +365,28 @@ class SqlStore:
         self, user_id: str, *, reason: str, ends_at: datetime | None, now: datetime
     ) -> User:
         changes = {"status": USER_DISABLED, "disabled_reason": reason, "disabled_ends_at": ends_at}
+        wanted = await self._wanted()
 
         def body(conn: Connection) -> User:
             user = _update_user(conn, user_id, changes, now)
-            _revoke_user_sessions(conn, user_id, now, ENDED_DISABLED, None)
+            if wanted:
+                write_outbox(conn, wanted.rows([user_disabled(user, now)]))
+            _revoke_user_sessions(conn, user_id, now, ENDED_DISABLED, None, wanted)
             return user
 
         return await self._write(body)
 
     async def enable_user(self, user_id: str, now: datetime) -> User:
         changes = {"status": USER_ACTIVE, "disabled_reason": None, "disabled_ends_at": None}
-        return await self._write(lambda conn: _update_user(conn, user_id, changes, now))
+        wanted = await self._wanted()
+
+        def body(conn: Connection) -> User:
+            user = _update_user(conn, user_id, changes, now)
+            if wanted:
+                write_outbox(conn, wanted.rows([user_enabled(user, now)]))
+            return user
+
+        return await self._write(body)
 
     async def due_deletions(self, now: datetime, *, limit: int = 100) -> list[str]:
         due = users.c.deletion_due_at
@@ -314,12 +414,20 @@ class SqlStore:
         return [AccountEvent(**row._mapping) for row in rows]
 
     async def delete_user(self, user_id: str) -> bool:
-        return await self._write(lambda conn: _delete_user(conn, user_id))
+        wanted = await self._wanted()
+        return await self._write(lambda conn: _delete_user(conn, user_id, wanted))
 
     async def set_phone(self, user_id: str, phone: str, country_code: str, now: datetime) -> User:
-        return await self.update_user(
-            user_id, {"phone": phone, "phone_country_code": country_code}, now
-        )
+        changes = {"phone": phone, "phone_country_code": country_code}
+        wanted = await self._wanted()
+
+        def body(conn: Connection) -> User:
+            user = _update_user(conn, user_id, changes, now)
+            if wanted:
+                write_outbox(conn, wanted.rows([phone_bound(user, now)]))
+            return user
+
+        return await self._write(body)
 
     async def delete_expired_sessions(self, before: datetime, *, batch_size: int = 1000) -> int:
         """Delete sessions whose idle expiry is before ``before``; return how many.
@@ -457,12 +565,22 @@ class SqlStore:
         return [App(**row._mapping) for row in rows]
 
     async def revoke_app_sessions(self, appid: str, now: datetime, *, reason: str) -> int:
-        query = (
-            update(sessions)
-            .where(sessions.c.appid == appid, sessions.c.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_reason=reason)
-        )
-        return await self._write(lambda conn: int(conn.execute(query).rowcount))
+        live = (sessions.c.appid == appid, sessions.c.revoked_at.is_(None))
+        wanted = await self._wanted()
+        if not wanted.wants(SESSION_REVOKED, appid):
+            query = update(sessions).where(*live).values(revoked_at=now, revoked_reason=reason)
+            return await self._write(lambda conn: int(conn.execute(query).rowcount))
+
+        def body(conn: Connection) -> int:
+            found = conn.execute(
+                select(sessions.c.token_hash, sessions.c.user_id)
+                .where(*live)
+                .with_for_update()
+            ).all()
+            _end_reported(conn, wanted, [(h, u, appid) for h, u in found], reason, now)
+            return len(found)
+
+        return await self._write(body)
 
     async def link_person(self, user_id: str, unionid: str, now: datetime) -> User:
         def write(conn: Connection) -> User:
@@ -559,10 +677,13 @@ def _resolved(conn: Connection, person_id: str) -> str:
     return person_id
 
 
-def _delete_user(conn: Connection, user_id: str) -> bool:
-    row = conn.execute(select(users.c.appid, users.c.openid).where(users.c.id == user_id)).first()
-    if row is None:
+def _delete_user(conn: Connection, user_id: str, wanted: Wanted) -> bool:
+    found = conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id)).first()
+    if found is None:
         return False
+    row = _user(found)
+    if wanted:
+        write_outbox(conn, wanted.rows([user_deleted(row, datetime.now(UTC))]))
     conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
     conn.execute(
         delete(wechat_sessions).where(

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.dialects import mysql
 
@@ -286,4 +288,68 @@ operator_events = Table(
     Index("ix_operator_events_operator", "operator"),
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_bin",
+)
+
+# -- webhooks (migration 0008) -------------------------------------------------------------
+
+# Who is told of what: the signing secret encrypted with the keyring, the event types
+# comma-separated, ``appid`` NULL for every app.
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("url", String(1024), nullable=False),
+    Column("events", String(512), nullable=False),
+    Column("appid", String(64), nullable=True),
+    Column("secret_enc", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+
+# The outbox: one row per event and subscription, written in the transaction of the change
+# it reports, then delivered by the workers (a lease claimed by compare-and-set), in ``id``
+# order per (subscription, user).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("subscription_id", String(32), nullable=False),
+    Column("event_id", String(40), nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("appid", String(64), nullable=True),
+    Column("user_id", String(32), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", String(200), nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    Index("ix_webhook_deliveries_subscription_id_user_id_id", "subscription_id", "user_id", "id"),
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_bin",
+)
+
+WEBHOOK_OUTBOX_NAMES = (
+    "subscription_id",
+    "event_id",
+    "event_type",
+    "appid",
+    "user_id",
+    "occurred_at",
+    "payload",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
 )

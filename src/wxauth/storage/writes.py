@@ -27,9 +27,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wxauth.core.models import LoginEvent, LoginRecord, User
+from wxauth.core.webhooks import LoginOutbox
 from wxauth.storage.boundary import translated
 from wxauth.storage.login_sql import LoginStatements
-from wxauth.storage.tables import USER_COLUMNS, login_events, sessions, users
+from wxauth.storage.tables import (
+    USER_COLUMNS,
+    login_events,
+    sessions,
+    users,
+    webhook_deliveries,
+)
 
 T = TypeVar("T")
 
@@ -52,8 +59,11 @@ class Writes(Protocol):
         """Run ``body`` in a write transaction; its result once that has committed."""
         ...
 
-    async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
-        """Upsert the user, save the session_key, insert the session and the event."""
+    async def record_login(
+        self, record: LoginRecord, outbox: LoginOutbox | None = None
+    ) -> tuple[User, bool]:
+        """Upsert the user, save the session_key, insert the session and the event, and the
+        webhook outbox rows ``outbox`` makes of the outcome (None: nothing to report)."""
         ...
 
     async def touch_session(
@@ -95,11 +105,14 @@ def touch_values(token_hash: str, last_seen_at: datetime, idle: datetime) -> dic
 
 
 def write_logins(
-    conn: Connection, statements: LoginStatements, records: list[LoginRecord]
+    conn: Connection,
+    statements: LoginStatements,
+    records: list[LoginRecord],
+    outboxes: list[LoginOutbox | None] | None = None,
 ) -> list[tuple[User, bool]]:
     """The users upserted one by one (each returns its row, or is read back where the
     upsert cannot return it), then the session_keys, the sessions and the events each in
-    one ``executemany``, in the records' order."""
+    one ``executemany``, in the records' order; then the webhook outbox rows, if any."""
     found = []
     for record in records:
         upsert = statements.upsert_user(tuple(sorted(record.profile)))
@@ -137,6 +150,15 @@ def write_logins(
     ]
     if events:
         conn.execute(INSERT_EVENT, events)
+    if outboxes:
+        rows = [
+            row
+            for r, (user, created), outbox in zip(records, found, outboxes, strict=True)
+            if outbox is not None
+            for row in outbox.rows(user, created, r.profile, r.session.created_at)
+        ]
+        if rows:
+            conn.execute(webhook_deliveries.insert(), rows)
     return found
 
 
@@ -155,9 +177,11 @@ class TransactionWrites:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(body)
 
-    async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
+    async def record_login(
+        self, record: LoginRecord, outbox: LoginOutbox | None = None
+    ) -> tuple[User, bool]:
         statements = self.statements
-        return await self.run(lambda conn: write_logins(conn, statements, [record])[0])
+        return await self.run(lambda conn: write_logins(conn, statements, [record], [outbox])[0])
 
     async def touch_session(
         self, token_hash: str, last_seen_at: datetime, idle_expires_at: datetime

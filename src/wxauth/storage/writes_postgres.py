@@ -8,6 +8,12 @@ next write. One statement is atomic by itself, so it runs outside an explicit tr
 once per connection and keeps it (its statement cache), so later logins send only the
 values. The statement is built once per set of profile columns a login carries.
 
+When webhook subscriptions want ``user.created``, the statement has one more CTE per
+subscription: an outbox row inserted from the upsert's ``RETURNING`` only where the
+returned id is the new one (the login created the user), so it stays one statement. A
+returning user's login that carries a profile, when ``user.updated`` is wanted, runs in a
+transaction instead (its event needs the stored row).
+
 Everything else runs in a transaction as on the other databases
 (:class:`~wxauth.storage.writes.TransactionWrites`).
 """
@@ -23,9 +29,18 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wxauth.core.models import LoginRecord, User
+from wxauth.core.webhooks import LoginOutbox
 from wxauth.storage.boundary import translated
 from wxauth.storage.login_sql import _changes
-from wxauth.storage.tables import USER_COLUMNS, login_events, sessions, users, wechat_sessions
+from wxauth.storage.tables import (
+    USER_COLUMNS,
+    WEBHOOK_OUTBOX_NAMES,
+    login_events,
+    sessions,
+    users,
+    webhook_deliveries,
+    wechat_sessions,
+)
 from wxauth.storage.writes import TransactionWrites, event_values, user_of, user_values
 
 SESSION_NAMES = tuple(c.name for c in sessions.c)
@@ -42,8 +57,11 @@ def _typed(prefix: str, column: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=256)
-def login_statement(profile_columns: tuple[str, ...], with_event: bool) -> Executable:
-    """One statement for a whole login that also sets ``profile_columns`` (sorted)."""
+def login_statement(
+    profile_columns: tuple[str, ...], with_event: bool, outbox_rows: int = 0
+) -> Executable:
+    """One statement for a whole login that also sets ``profile_columns`` (sorted), and
+    writes ``outbox_rows`` webhook outbox rows if it creates the user."""
     fixed = ("id", "appid", "openid", "unionid", "created_at", "updated_at", "last_login_at")
     user_names = (*fixed, *profile_columns)
     upsert = postgresql.insert(users).values({n: _typed("u_", users.c[n]) for n in user_names})
@@ -85,6 +103,15 @@ def login_statement(profile_columns: tuple[str, ...], with_event: bool) -> Execu
             ),
         )
         ctes.append(event.cte("login_event"))
+    created = user.c.u_id == _typed("u_", users.c.id)
+    for i in range(outbox_rows):
+        row = webhook_deliveries.insert().from_select(
+            list(WEBHOOK_OUTBOX_NAMES),
+            select(*(_typed(f"w{i}_", webhook_deliveries.c[n]) for n in WEBHOOK_OUTBOX_NAMES))
+            .select_from(user)
+            .where(created),
+        )
+        ctes.append(row.cte(f"login_outbox_{i}"))
     return select(user).add_cte(*ctes)
 
 
@@ -101,6 +128,14 @@ def login_values(record: LoginRecord) -> dict[str, Any]:
     return values
 
 
+def created_rows(record: LoginRecord, outbox: LoginOutbox) -> list[dict[str, Any]]:
+    """The outbox rows of the login should it create the user (all known beforehand)."""
+    new = User(
+        id=record.new_user_id, appid=record.appid, openid=record.openid, unionid=record.unionid
+    )
+    return outbox.rows(new, True, record.profile, record.session.created_at)
+
+
 class PostgresWrites(TransactionWrites):
     """:class:`~wxauth.storage.writes.Writes` on PostgreSQL."""
 
@@ -111,9 +146,18 @@ class PostgresWrites(TransactionWrites):
                 conn = await _autocommit(conn)
                 return await conn.execute(statement, values)
 
-    async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
-        statement = login_statement(tuple(sorted(record.profile)), record.event is not None)
-        result = await self._alone(statement, login_values(record))
+    async def record_login(
+        self, record: LoginRecord, outbox: LoginOutbox | None = None
+    ) -> tuple[User, bool]:
+        if outbox is not None and outbox.updated:
+            return await super().record_login(record, outbox)
+        values = login_values(record)
+        rows = [] if outbox is None else created_rows(record, outbox)
+        for i, row in enumerate(rows):
+            values.update({f"w{i}_{name}": row[name] for name in WEBHOOK_OUTBOX_NAMES})
+        profile = tuple(sorted(record.profile))
+        statement = login_statement(profile, record.event is not None, len(rows))
+        result = await self._alone(statement, values)
         user = user_of(result.one())
         return user, user.id == record.new_user_id
 

@@ -30,10 +30,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
 from wxauth.core.models import LoginRecord, User
+from wxauth.core.webhooks import LoginOutbox
 from wxauth.storage.boundary import translated
 from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.login_sql import LoginStatements
-from wxauth.storage.tables import UTCDateTime, login_events, sessions, users
+from wxauth.storage.tables import UTCDateTime, login_events, sessions, users, webhook_deliveries
 from wxauth.storage.writes import TOUCH, touch_values, write_logins
 
 T = TypeVar("T")
@@ -77,6 +78,9 @@ class PreparedLogin:
     session_key: tuple[Any, ...]
     session: list[Any]  # user_id goes in at USER_ID_AT
     event: list[Any] | None
+    # What the login reports to webhooks, made into rows once the user is known.
+    outbox: LoginOutbox | None = None
+    record: LoginRecord | None = None
 
 
 class SqliteLoginWrites:
@@ -96,7 +100,9 @@ class SqliteLoginWrites:
         upsert = self._statements.upsert_user(profile_columns)
         return Compiled.of(upsert, self._dialect, USER_KEYS + profile_columns)
 
-    def prepare(self, record: LoginRecord, new_id: str) -> PreparedLogin:
+    def prepare(
+        self, record: LoginRecord, new_id: str, outbox: LoginOutbox | None = None
+    ) -> PreparedLogin:
         now = record.session.created_at
         profile = tuple(sorted(record.profile))
         upsert = self._upsert(profile)
@@ -127,17 +133,30 @@ class SqliteLoginWrites:
             session_key=self._session_key.params(key),
             session=list(self._session.params(session)),
             event=event,
+            outbox=outbox,
+            record=None if outbox is None else record,
         )
 
     def write(self, conn: Connection, batch: list[PreparedLogin]) -> list[tuple[User, bool]]:
         """Run ``batch`` on ``conn``'s own sqlite3 connection, in its transaction."""
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            return self._write(cursor, batch)
+            found = self._write(cursor, batch)
         except sqlite3.Error as exc:  # as SQLAlchemy would raise it; never with the values
             raise DBAPIError.instance(None, None, exc, sqlite3.Error) from None
         finally:
             cursor.close()
+        rows = [
+            row
+            for login, (user, created) in zip(batch, found, strict=True)
+            if login.outbox is not None and login.record is not None
+            for row in login.outbox.rows(
+                user, created, login.record.profile, login.record.session.created_at
+            )
+        ]
+        if rows:
+            conn.execute(webhook_deliveries.insert(), rows)
+        return found
 
     def _write(self, cursor: Any, batch: list[PreparedLogin]) -> list[tuple[User, bool]]:
         found: list[tuple[User, bool]] = []
@@ -222,11 +241,15 @@ class SqliteWrites:
         with translated():
             return await self.writer.run(body)
 
-    async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
+    async def record_login(
+        self, record: LoginRecord, outbox: LoginOutbox | None = None
+    ) -> tuple[User, bool]:
         if self._logins is None:  # an SQLite without RETURNING (before 3.35)
             statements = self.statements
-            return await self.run(lambda conn: write_logins(conn, statements, [record])[0])
-        prepared = self._logins.prepare(record, record.new_user_id)
+            return await self.run(
+                lambda conn: write_logins(conn, statements, [record], [outbox])[0]
+            )
+        prepared = self._logins.prepare(record, record.new_user_id, outbox)
         with translated():
             result: tuple[User, bool] = await self.writer.run_item(self._write_logins, prepared)
         return result
