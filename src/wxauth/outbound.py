@@ -123,9 +123,9 @@ class WebhookSender:
             return SendResult(None, f"no answer within {self.timeout:g} s")
         except httpx.HTTPError as exc:
             return SendResult(None, f"could not connect ({type(exc).__name__})")
-        return SendResult(response.status_code, retry_after=_retry_after(
-            response.headers.get("retry-after")
-        ))
+        return SendResult(
+            response.status_code, retry_after=_retry_after(response.headers.get("retry-after"))
+        )
 
     async def aclose(self) -> None:
         clients = list(self._clients.values())

@@ -26,6 +26,8 @@ from wxauth.storage.tables import (
     sessions,
     signing_keys,
     users,
+    webhook_deliveries,
+    webhook_subscriptions,
     wechat_sessions,
 )
 
@@ -135,7 +137,8 @@ async def emptied(url: str) -> AsyncEngine:
     engine = create_engine(url)
     async with engine.begin() as conn:
         tables = (account_events, login_events, sessions, wechat_sessions, users, signing_keys)
-        for table in (*tables, apps, persons, component_tickets):
+        webhooks = (webhook_deliveries, webhook_subscriptions)
+        for table in (*tables, apps, persons, component_tickets, *webhooks):
             await conn.execute(delete(table))
         for table in (operator_events, operator_sessions, operators):
             await conn.execute(delete(table))

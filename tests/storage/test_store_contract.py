@@ -36,6 +36,7 @@ from wxauth.errors import NotFound
 from wxauth.storage.sql import SqlStore
 
 from .conftest import emptied
+from .webhook_contract import WebhookContract
 
 APPID = "wx1111111111111111"
 OTHER_APPID = "wx2222222222222222"
@@ -91,7 +92,7 @@ def signing_key(kid: str, created_at: datetime) -> SigningKey:
     )
 
 
-class StoreContract:
+class StoreContract(WebhookContract):
     count = 1000  # sessions in the large-count test, over 250 users
     concurrency = 10  # logins in flight at once in the large-count test
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wxauth.core.insights import Count, EventQuery, LoginCount, bucket_start, phone_tail
+from wxauth.core.memory_webhooks import MemoryWebhookStore
 from wxauth.core.models import (
     ENDED_DISABLED,
     ENDED_REPLACED,
@@ -24,7 +25,6 @@ from wxauth.core.models import (
     SigningKey,
     User,
 )
-from wxauth.core.memory_webhooks import MemoryWebhookStore
 from wxauth.core.webhooks import (
     Event,
     LoginOutbox,
@@ -62,9 +62,7 @@ class MemoryStore:
         if wanted:
             self.webhooks.add_rows(wanted.rows(events))
 
-    def _revoked(
-        self, wanted: Wanted, ended: list[Session], reason: str, now: datetime
-    ) -> None:
+    def _revoked(self, wanted: Wanted, ended: list[Session], reason: str, now: datetime) -> None:
         """The ``session.revoked`` events of ``ended``, one per user."""
         by_user: dict[str, list[Session]] = {}
         for session in ended:

@@ -91,7 +91,7 @@ class MemoryWebhookStore:
         lease_until: datetime,
         limit: int,
     ) -> list[Delivery]:
-        claimed = []
+        claimed: list[Delivery] = []
         for delivery in sorted(self.deliveries.values(), key=lambda d: d.id):
             if len(claimed) >= limit:
                 break
@@ -173,9 +173,7 @@ class MemoryWebhookStore:
 
     async def purge_deliveries(self, before: datetime) -> int:
         gone = [
-            d.id
-            for d in self.deliveries.values()
-            if d.state == DELIVERED and d.created_at < before
+            d.id for d in self.deliveries.values() if d.state == DELIVERED and d.created_at < before
         ]
         for delivery_id in gone:
             del self.deliveries[delivery_id]

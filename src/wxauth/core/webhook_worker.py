@@ -81,7 +81,7 @@ class RetryPolicy:
 
     def delay(self, attempts: int, retry_after: float | None, rand: float) -> float:
         """Seconds before the next attempt, after ``attempts`` attempts (``rand`` in [0, 1))."""
-        exponential = min(self.max_s, self.base_s * 2 ** max(attempts - 1, 0))
+        exponential = min(self.max_s, self.base_s * 2.0 ** max(attempts - 1, 0))
         delay = exponential * (0.5 + rand / 2)
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.max_s))

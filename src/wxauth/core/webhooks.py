@@ -171,7 +171,7 @@ def user_created(
     user_id: str, appid: str, unionid: str | None, profile: Mapping[str, Any], at: datetime
 ) -> Event:
     """A login created the user (their person is then the user themself)."""
-    data = {"user_id": user_id, "person_id": user_id, "unionid": unionid}
+    data: dict[str, Any] = {"user_id": user_id, "person_id": user_id, "unionid": unionid}
     data["profile"] = {k: v for k, v in profile.items() if k in REPORTED_FIELDS}
     return Event(USER_CREATED, appid, user_id, at, data)
 

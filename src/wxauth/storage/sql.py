@@ -8,7 +8,18 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Delete, Insert, Row, bindparam, delete, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    Insert,
+    Row,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -44,7 +55,6 @@ from wxauth.errors import NotFound
 from wxauth.storage import insights_sql
 from wxauth.storage.boundary import translated
 from wxauth.storage.sqlite_reads import sqlite_reads
-from wxauth.storage.webhooks_sql import SqlWebhookStore, write_outbox
 from wxauth.storage.tables import (
     SESSION_COLUMNS,
     USER_COLUMNS,
@@ -58,6 +68,7 @@ from wxauth.storage.tables import (
     users,
     wechat_sessions,
 )
+from wxauth.storage.webhooks_sql import SqlWebhookStore, write_outbox
 from wxauth.storage.writes import (
     INSERT_EVENT,
     SELECT_USER_BY_OPENID,
@@ -100,9 +111,12 @@ def _revoke_user_sessions(
     keep: str | None,
     wanted: Wanted,
 ) -> int:
-    live = (sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+    live: list[ColumnElement[bool]] = [
+        sessions.c.user_id == user_id,
+        sessions.c.revoked_at.is_(None),
+    ]
     if keep is not None:
-        live = (*live, sessions.c.token_hash != keep)
+        live.append(sessions.c.token_hash != keep)
     if not wanted:
         query = update(sessions).where(*live).values(revoked_at=now, revoked_reason=reason)
         return conn.execute(query).rowcount
@@ -573,9 +587,7 @@ class SqlStore:
 
         def body(conn: Connection) -> int:
             found = conn.execute(
-                select(sessions.c.token_hash, sessions.c.user_id)
-                .where(*live)
-                .with_for_update()
+                select(sessions.c.token_hash, sessions.c.user_id).where(*live).with_for_update()
             ).all()
             _end_reported(conn, wanted, [(h, u, appid) for h, u in found], reason, now)
             return len(found)

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -237,7 +237,7 @@ class SqlWebhookStore:
     async def replay_deliveries(
         self, now: datetime, *, ids: Sequence[int] = (), dead_of: str | None = None
     ) -> int:
-        chosen = []
+        chosen: list[ColumnElement[bool]] = []
         if ids:
             chosen.append(outbox.c.id.in_(list(ids)))
         if dead_of is not None:
@@ -259,9 +259,7 @@ class SqlWebhookStore:
         return int(await self.writes.run(lambda conn: conn.execute(query).rowcount))
 
     async def queue_stats(self) -> tuple[int, datetime | None]:
-        query = select(func.count(), func.min(outbox.c.created_at)).where(
-            outbox.c.state == PENDING
-        )
+        query = select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.state == PENDING)
         async with self._reading() as conn:
             count, oldest = (await conn.execute(query)).one()
         return int(count or 0), oldest
