@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 from wxauth.core.models import LoginEvent, Session, User
+from wxauth.core.webhooks import USER_CREATED
 from wxauth.storage.engine import create_engine
 from wxauth.storage.sql import SqlStore
 from wxauth.storage.writes import TransactionWrites
@@ -23,6 +24,7 @@ from wxauth.storage.writes_sqlite import SqliteWrites
 
 from .conftest import emptied
 from .test_store_contract import NOW, login_record
+from .webhook_contract import subscription
 
 
 def test_each_dialect_gets_its_own_write_paths(tmp_path: Path) -> None:
@@ -87,7 +89,8 @@ async def _login(store: SqlStore, openid: str) -> tuple[User, bool, Session]:
 
 async def test_a_postgres_login_is_one_statement(postgres_url: str) -> None:
     engine = await emptied(postgres_url)
-    store = SqlStore(engine)
+    store = SqlStore(engine, webhook_ttl=60)
+    await store.webhooks.gate.current()  # the subscriptions (none), read once a minute here
     statements: list[str] = []
 
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
@@ -107,6 +110,33 @@ async def test_a_postgres_login_is_one_statement(postgres_url: str) -> None:
     events = await store.list_login_events(limit=10, user_id=user.id)
     assert [(e.result, e.ip) for e in events] == [("ok", "1.2.3.4")]
     assert await store.get_session_key(user.appid, "o-1") == "ciphertext-1"
+    await engine.dispose()
+
+
+async def test_a_reported_postgres_creation_is_still_one_statement(postgres_url: str) -> None:
+    """With user.created wanted, the outbox rows are CTEs of the login's one statement,
+    written only when the login created the user."""
+    engine = await emptied(postgres_url)
+    store = SqlStore(engine, webhook_ttl=60)
+    subs = [subscription((USER_CREATED,)) for _ in range(2)]
+    for sub in subs:
+        await store.webhooks.add_subscription(sub)
+    await store.webhooks.gate.current()
+    statements: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _seen(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    user, created = await store.record_login(login_record("o-1"))
+    again = dataclasses.replace(login_record("o-1"), new_user_id="other")
+    _, created_again = await store.record_login(again)
+    assert created and not created_again
+    assert len(statements) == 2
+    event.remove(engine.sync_engine, "before_cursor_execute", _seen)
+    rows = await store.webhooks.list_deliveries()
+    assert sorted(r.subscription_id for r in rows) == sorted(s.id for s in subs)
+    assert {(r.event_type, r.user_id) for r in rows} == {(USER_CREATED, user.id)}
     await engine.dispose()
 
 
