@@ -4,8 +4,9 @@ every request it is sent and answering as a test tells it to."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ class Receiver:
 
     port: int = field(default_factory=free_port)
     received: list[Received] = field(default_factory=list)
-    answer: Answer = lambda _r: web.Response(status=204)  # noqa: E731
+    answer: Answer = lambda _r: web.Response(status=204)
     delay: float = 0.0
     _runner: web.AppRunner | None = None
 
@@ -65,11 +66,17 @@ class Receiver:
         return [r.event for r in self.received]
 
 
-async def eventually(check: Callable[[], bool], *, within: float = 30.0) -> None:
-    """Wait until ``check()`` holds (a generous bound, not a timing assertion)."""
+async def eventually(check: Callable[[], bool | Awaitable[bool]], *, within: float = 30.0) -> None:
+    """Wait until ``check()`` holds, awaiting it if it is a coroutine (a generous bound
+    for a background task to get there, not a timing assertion)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
-    while not check():
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
         if loop.time() > deadline:
             raise AssertionError("not within the time allowed")
         await asyncio.sleep(0.02)
