@@ -19,6 +19,7 @@ METADATA = frozenset(
     for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
 )
 MAX_URL_LENGTH = 1024
+LOOPBACK = "a loopback address (allowed with WXAUTH_WEBHOOK_ALLOW_PRIVATE=1)"
 
 
 def address_refusal(address: str | IPAddress, *, allow_private: bool) -> str | None:
@@ -30,12 +31,12 @@ def address_refusal(address: str | IPAddress, *, allow_private: bool) -> str | N
         return "a cloud metadata address"
     if ip.is_link_local:
         return "a link-local address"
+    if ip.is_loopback:  # before "reserved": ::1 is in IPv6's reserved ::/8
+        return None if allow_private else LOOPBACK
     if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
         return "not a unicast address"
     if allow_private:
         return None
-    if ip.is_loopback:
-        return "a loopback address (allowed with WXAUTH_WEBHOOK_ALLOW_PRIVATE=1)"
     if not ip.is_global:
         return "a private address (allowed with WXAUTH_WEBHOOK_ALLOW_PRIVATE=1)"
     return None
