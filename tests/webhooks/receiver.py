@@ -34,9 +34,11 @@ class Receiver:
     """``answer`` decides each response (204 by default); ``delay`` seconds before it."""
 
     port: int = field(default_factory=free_port)
-    received: list[Received] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)  # answered
+    arrived: list[Received] = field(default_factory=list)  # answered or not (cut off)
     answer: Answer = lambda _r: web.Response(status=204)
     delay: float = 0.0
+    in_flight: int = 0  # requests arrived and not yet answered
     _runner: web.AppRunner | None = None
 
     @property
@@ -45,8 +47,13 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         got = Received(dict(request.headers), await request.read())
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.arrived.append(got)
+        self.in_flight += 1
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
         self.received.append(got)
         return self.answer(got)
 
