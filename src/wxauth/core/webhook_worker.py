@@ -138,6 +138,11 @@ class DeliveryWorker:
     def __repr__(self) -> str:
         return f"DeliveryWorker(owner={self.owner!r})"
 
+    @property
+    def paused(self) -> bool:
+        """Whether the last round failed on the database (the worker keeps trying)."""
+        return self._failing
+
     async def run(self) -> None:
         """Deliver until cancelled; a failing database only pauses it."""
         while True:
