@@ -7,6 +7,7 @@ within ``WXAUTH_APP_REGISTRY_TTL`` seconds, without a restart.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -92,7 +93,8 @@ def webhooks_add(
     secret = new_secret()
 
     async def work(wiring: Wiring) -> Subscription:
-        checked = checked_url(url, allow_private=wiring.settings.webhook_allow_private)
+        allow_private = wiring.settings.webhook_allow_private
+        checked = await asyncio.to_thread(checked_url, url, allow_private=allow_private)
         now = wiring.clock()
         subscription = Subscription(
             id=new_subscription_id(),

@@ -134,9 +134,16 @@ class DeliveryWorker:
         self._last_stats: float | None = None
         self._last_purge: datetime | None = None
         self._failing = False
+        self._has_subscriptions = False
 
     def __repr__(self) -> str:
         return f"DeliveryWorker(owner={self.owner!r})"
+
+    @property
+    def gate_has_subscriptions(self) -> bool:
+        """Whether the last snapshot held an enabled subscription (without one the worker
+        only rereads the subscriptions: no claims, no statistics, no purges)."""
+        return bool(self._has_subscriptions)
 
     @property
     def paused(self) -> bool:
@@ -148,7 +155,8 @@ class DeliveryWorker:
         while True:
             try:
                 sent = await self.run_once()
-                await self._housekeeping()
+                if self.gate_has_subscriptions:
+                    await self._housekeeping()
                 if self._failing:
                     log.warning("webhooks: the database answers again; delivering")
                     self._failing = False
@@ -166,6 +174,7 @@ class DeliveryWorker:
         """Claim what is due and send it (concurrently: at most one per user and
         subscription); return how many were attempted."""
         wanted = await self.gate.current()
+        self._has_subscriptions = bool(wanted)
         if not wanted:
             return 0
         subscriptions = wanted.by_id()
