@@ -140,12 +140,6 @@ class DeliveryWorker:
         return f"DeliveryWorker(owner={self.owner!r})"
 
     @property
-    def gate_has_subscriptions(self) -> bool:
-        """Whether the last snapshot held an enabled subscription (without one the worker
-        only rereads the subscriptions: no claims, no statistics, no purges)."""
-        return bool(self._has_subscriptions)
-
-    @property
     def paused(self) -> bool:
         """Whether the last round failed on the database (the worker keeps trying)."""
         return self._failing
@@ -155,13 +149,11 @@ class DeliveryWorker:
         while True:
             try:
                 sent = await self.run_once()
-                if self.gate_has_subscriptions:
+                if self._has_subscriptions:  # without any: no statistics, no purges
                     await self._housekeeping()
                 if self._failing:
                     log.warning("webhooks: the database answers again; delivering")
                     self._failing = False
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:  # the database is down or busy: wait, then go on
                 if not self._failing:
                     log.warning("webhooks: delivery paused (%s)", type(exc).__name__)
