@@ -51,13 +51,17 @@ def subscription(
 
 
 def record(
-    openid: str, *, appid: str = APPID, profile: dict[str, Any] | None = None
+    openid: str,
+    *,
+    appid: str = APPID,
+    profile: dict[str, Any] | None = None,
+    unionid: str | None = None,
 ) -> LoginRecord:
     session = POLICY.new_session(new_token(), "", appid, NOW, ClientInfo())
     return LoginRecord(
         appid=appid,
         openid=openid,
-        unionid=None,
+        unionid=unionid,
         session_key_ciphertext="ciphertext-1",
         session=session,
         profile=profile or {},
@@ -191,6 +195,34 @@ class WebhookContract:
         results = await asyncio.gather(*(store.record_login(record("o-race")) for _ in range(5)))
         assert sum(created for _, created in results) == 1
         assert [r.event_type for r in await outbox(store)] == [USER_CREATED]
+
+    async def test_a_users_person_is_reported_as_it_changes(self, store: Any) -> None:
+        """Where a store links a created user's person in the login itself, ``user.created``
+        carries it; elsewhere the link that follows is a ``user.updated``. Either way the
+        last person reported is the user's, and an operator's move is reported too."""
+        await store.webhooks.add_subscription(subscription((USER_CREATED, USER_UPDATED)))
+
+        async def log_in(openid: str, appid: str) -> Any:  # as the login service does
+            user, _ = await store.record_login(record(openid, appid=appid, unionid="u-1"))
+            return user if user.person_id else await store.link_person(user.id, "u-1", NOW)
+
+        first = await log_in("o-a", APPID)
+        second = await log_in("o-b", OTHER_APPID)
+        assert first.person == second.person == first.id
+
+        def reported(user_id: str, rows: list[Delivery]) -> list[str]:
+            found = []
+            for row in rows:
+                data = json.loads(row.payload)["data"]
+                if data["user_id"] == user_id:
+                    found.append(data.get("changes", {}).get("person_id", data["person_id"]))
+            return found
+
+        rows = await outbox(store)
+        assert reported(first.id, rows) == [first.id]
+        assert reported(second.id, rows)[-1] == first.id
+        assert await store.set_person([second.id], "p-moved", merged=None, now=NOW) == 1
+        assert reported(second.id, await outbox(store))[-1] == "p-moved"
 
     # -- claims -------------------------------------------------------------------------
 

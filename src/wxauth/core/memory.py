@@ -421,6 +421,7 @@ class MemoryStore:
         return len(live)
 
     async def link_person(self, user_id: str, unionid: str, now: datetime) -> User:
+        wanted = await self._wanted()
         async with self._lock:
             user = self.users.get(user_id)
             if user is None:
@@ -430,10 +431,13 @@ class MemoryStore:
                 self.persons[user.person] = (unionid, None)
                 found = user.person
             target = user.person if found is None else self._resolved(found)
+            own = user.person
             user = dataclasses.replace(
                 user, person_id=target, unionid=user.unionid or unionid, updated_at=now
             )
             self.users[user_id] = user
+            if user.person != own:
+                self._emit(wanted, user_updated(user, {"person_id": target}, now))
             return user
 
     def _resolved(self, person_id: str) -> str:
@@ -451,15 +455,18 @@ class MemoryStore:
     async def set_person(
         self, user_ids: Sequence[str], person_id: str, *, merged: str | None, now: datetime
     ) -> int:
+        wanted = await self._wanted()
         async with self._lock:
             moved = 0
             for user_id in user_ids:
                 user = self.users.get(user_id)
                 if user is not None:
-                    self.users[user_id] = dataclasses.replace(
-                        user, person_id=person_id, updated_at=now
-                    )
+                    moved_user = dataclasses.replace(user, person_id=person_id, updated_at=now)
+                    self.users[user_id] = moved_user
                     moved += 1
+                    if user.person != person_id:
+                        changes = {"person_id": person_id}
+                        self._emit(wanted, user_updated(moved_user, changes, now))
             marked = merged if merged is not None else person_id
             if marked in self.persons:
                 unionid = self.persons[marked][0]

@@ -174,9 +174,10 @@ class WxAuth:
         )
         user, created = await self._store.record_login(record)
         if wx.unionid and (
-            existing is None or existing.unionid != wx.unionid or user.person_id is None
+            user.person_id is None or (existing is not None and existing.unionid != wx.unionid)
         ):
-            # One person across the owner's apps, also for a user first seen without one.
+            # One person across the owner's apps, also for a user first seen without one (a
+            # store may have linked a user it created in the login's own write already).
             user = await self._store.link_person(user.id, wx.unionid, now)
         user = await self._accounts.after_login(user, record.session, client.ip)
         log.info("login appid=%s user=%s new=%s", appid, user.id, created)

@@ -61,6 +61,7 @@ REPORTED_FIELDS = frozenset(
         "city",
         "language",
         "deletion_due_at",
+        "person_id",  # linked by UnionID, or merged by an operator
     }
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -595,6 +596,8 @@ class SqlStore:
         return await self._write(body)
 
     async def link_person(self, user_id: str, unionid: str, now: datetime) -> User:
+        wanted = await self._wanted()
+
         def write(conn: Connection) -> User:
             row = conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id)).first()
             if row is None:
@@ -609,7 +612,10 @@ class SqlStore:
             found = conn.execute(query).scalar_one_or_none()
             target = own if found is None else _resolved(conn, found)
             changes = {"person_id": target, "unionid": func.coalesce(users.c.unionid, unionid)}
-            return _update_user(conn, user_id, changes, now)
+            user = _update_user(conn, user_id, changes, now)
+            if wanted and user.person != own:
+                write_outbox(conn, wanted.rows([user_updated(user, {"person_id": target}, now)]))
+            return user
 
         return await self._write(write)
 
@@ -631,8 +637,20 @@ class SqlStore:
         else:
             mark = update(persons).where(persons.c.id == person_id).values(merged_into=None)
 
+        wanted = await self._wanted()
+
         def write(conn: Connection) -> int:
             moved = 0
+            if user_ids and wanted:  # reported: the users read (locked) first
+                query = select(*USER_COLUMNS).where(users.c.id.in_(list(user_ids)))
+                before = [_user(row) for row in conn.execute(query.with_for_update()).all()]
+                changes = {"person_id": person_id}
+                events = [
+                    user_updated(dataclasses.replace(u, person_id=person_id), changes, now)
+                    for u in before
+                    if u.person != person_id
+                ]
+                write_outbox(conn, wanted.rows(events))
             if user_ids:
                 result = conn.execute(
                     update(users)

@@ -3,16 +3,20 @@
 A login upserts the user (returning its row), saves the session_key, inserts the session and
 the event. Here that is one statement of data-modifying CTEs: the session and the event take
 the user's id from the upsert's ``RETURNING``, so nothing waits for an answer before the
-next write. One statement is atomic by itself, so it runs outside an explicit transaction
-(SQLAlchemy's asyncpg adapter then sends no ``BEGIN`` and no ``COMMIT``); asyncpg prepares it
-once per connection and keeps it (its statement cache), so later logins send only the
-values. The statement is built once per set of profile columns a login carries.
+next write. A first login that brings a UnionID also links the new user to its person in
+the same statement: the first user of a UnionID founds the person (its own id), a later one
+joins it (see :func:`login_statement`). One statement is atomic by itself, so it runs
+outside an explicit transaction (SQLAlchemy's asyncpg adapter then sends no ``BEGIN`` and
+no ``COMMIT``); asyncpg prepares it once per connection and keeps it (its statement
+cache), so later logins send only the values. The statement is built once per set of
+profile columns a login carries.
 
 When webhook subscriptions want ``user.created``, the statement has one more CTE per
 subscription: an outbox row inserted from the upsert's ``RETURNING`` only where the
-returned id is the new one (the login created the user), so it stays one statement. A
-returning user's login that carries a profile, when ``user.updated`` is wanted, runs in a
-transaction instead (its event needs the stored row).
+returned id is the new one (the login created the user), its payload's ``person_id`` the
+person the statement gave the user; so it stays one statement. A returning user's login that
+carries a profile, when ``user.updated`` is wanted, runs in a transaction instead (its event
+needs the stored row).
 
 Everything else runs in a transaction as on the other databases
 (:class:`~wxauth.storage.writes.TransactionWrites`).
@@ -24,7 +28,17 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, bindparam, select, update
+from sqlalchemy import (
+    Executable,
+    bindparam,
+    exists,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,6 +50,7 @@ from wxauth.storage.tables import (
     USER_COLUMNS,
     WEBHOOK_OUTBOX_NAMES,
     login_events,
+    persons,
     sessions,
     users,
     webhook_deliveries,
@@ -58,13 +73,35 @@ def _typed(prefix: str, column: Any) -> Any:
 
 @functools.lru_cache(maxsize=256)
 def login_statement(
-    profile_columns: tuple[str, ...], with_event: bool, outbox_rows: int = 0
+    profile_columns: tuple[str, ...],
+    with_event: bool,
+    link_person: bool = False,
+    outbox_rows: int = 0,
 ) -> Executable:
     """One statement for a whole login that also sets ``profile_columns`` (sorted), and
-    writes ``outbox_rows`` webhook outbox rows if it creates the user."""
+    writes ``outbox_rows`` webhook outbox rows if it creates the user.
+
+    With ``link_person`` (the login brings a UnionID), a user this login creates gets its
+    person at once: when no user had this UnionID, a person row with the new user's id (the
+    founder, as :meth:`~wxauth.storage.sql.SqlStore.link_person` makes it); otherwise the
+    existing person, unless that one was merged into another (a chain to follow) or was
+    founded by a racing login not yet committed (this statement cannot see it). In those
+    rare cases, and for users that already existed, ``person_id`` comes back as it was and
+    the caller links through ``link_person``."""
     fixed = ("id", "appid", "openid", "unionid", "created_at", "updated_at", "last_login_at")
     user_names = (*fixed, *profile_columns)
-    upsert = postgresql.insert(users).values({n: _typed("u_", users.c[n]) for n in user_names})
+    values: dict[str, Any] = {n: _typed("u_", users.c[n]) for n in user_names}
+    ctes: list[Any] = []
+    if link_person:
+        founded = _found_person().cte("login_person")
+        joined = select(persons.c.id).where(
+            persons.c.unionid == _typed("u_", users.c.unionid), persons.c.merged_into.is_(None)
+        )
+        values["person_id"] = func.coalesce(
+            select(founded.c.id).scalar_subquery(), joined.scalar_subquery()
+        )
+        ctes.append(founded)
+    upsert = postgresql.insert(users).values(values)
     upsert = upsert.on_conflict_do_update(
         index_elements=["appid", "openid"], set_=_changes(upsert.excluded, profile_columns)
     )
@@ -91,7 +128,7 @@ def login_statement(
             )
         ),
     )
-    ctes = [key.cte("login_key"), session.cte("login_session")]
+    ctes += [key.cte("login_key"), session.cte("login_session")]
     if with_event:
         event = login_events.insert().from_select(
             list(EVENT_NAMES),
@@ -107,12 +144,49 @@ def login_statement(
     for i in range(outbox_rows):
         row = webhook_deliveries.insert().from_select(
             list(WEBHOOK_OUTBOX_NAMES),
-            select(*(_typed(f"w{i}_", webhook_deliveries.c[n]) for n in WEBHOOK_OUTBOX_NAMES))
+            select(
+                *(
+                    _person_in(_typed(f"w{i}_", webhook_deliveries.c[n]), user)
+                    if n == "payload"
+                    else _typed(f"w{i}_", webhook_deliveries.c[n])
+                    for n in WEBHOOK_OUTBOX_NAMES
+                )
+            )
             .select_from(user)
             .where(created),
         )
         ctes.append(row.cte(f"login_outbox_{i}"))
     return select(user).add_cte(*ctes)
+
+
+def _person_in(payload: Any, user: Any) -> Any:
+    """The payload, written before the person was known (as the new user's own id), with the
+    person the statement gave the user. Ids are hexadecimal: nothing to escape in JSON."""
+    own = literal('"person_id":"') + user.c.u_id + literal('"')
+    person = func.coalesce(user.c.u_person_id, user.c.u_id)
+    return func.replace(payload, own, literal('"person_id":"') + person + literal('"'))
+
+
+def _found_person() -> Any:
+    """The person a first login of a UnionID founds: inserted only while no user of this
+    (appid, openid) exists and no person holds the UnionID (a racing founder's row makes it
+    do nothing, after waiting for that one to commit)."""
+    no_user_yet = ~exists(
+        select(literal_column("1")).where(
+            users.c.appid == _typed("u_", users.c.appid),
+            users.c.openid == _typed("u_", users.c.openid),
+        )
+    )
+    row = select(
+        _typed("u_", users.c.id),
+        _typed("u_", users.c.unionid),
+        null(),
+        _typed("u_", users.c.created_at),
+    ).where(no_user_yet)
+    insert = postgresql.insert(persons).from_select(
+        ["id", "unionid", "merged_into", "created_at"], row
+    )
+    return insert.on_conflict_do_nothing(index_elements=["unionid"]).returning(persons.c.id)
 
 
 def login_values(record: LoginRecord) -> dict[str, Any]:
@@ -129,7 +203,8 @@ def login_values(record: LoginRecord) -> dict[str, Any]:
 
 
 def created_rows(record: LoginRecord, outbox: LoginOutbox) -> list[dict[str, Any]]:
-    """The outbox rows of the login should it create the user (all known beforehand)."""
+    """The outbox rows of the login should it create the user (all known beforehand but the
+    person, which the statement puts in)."""
     new = User(
         id=record.new_user_id, appid=record.appid, openid=record.openid, unionid=record.unionid
     )
@@ -155,8 +230,12 @@ class PostgresWrites(TransactionWrites):
         rows = [] if outbox is None else created_rows(record, outbox)
         for i, row in enumerate(rows):
             values.update({f"w{i}_{name}": row[name] for name in WEBHOOK_OUTBOX_NAMES})
-        profile = tuple(sorted(record.profile))
-        statement = login_statement(profile, record.event is not None, len(rows))
+        statement = login_statement(
+            tuple(sorted(record.profile)),
+            record.event is not None,
+            record.unionid is not None,
+            len(rows),
+        )
         result = await self._alone(statement, values)
         user = user_of(result.one())
         return user, user.id == record.new_user_id
