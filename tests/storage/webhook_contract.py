@@ -97,6 +97,38 @@ async def every_change(store: Any) -> str:
     return user_id
 
 
+async def claim(
+    store: Any, sub: Subscription, at: datetime, owner: str, *, lease_s: float = 30
+) -> list[Delivery]:
+    lease_until = at + timedelta(seconds=lease_s)
+    found: list[Delivery] = await store.webhooks.claim_deliveries(
+        [sub.id], at, owner=owner, lease_until=lease_until, limit=20
+    )
+    return found
+
+
+async def finish(
+    store: Any,
+    delivery: Delivery,
+    owner: str,
+    state: str,
+    at: datetime,
+    status: int,
+    *,
+    retry_at: datetime | None = None,
+) -> bool:
+    done: bool = await store.webhooks.finish_delivery(
+        delivery.id,
+        owner=owner,
+        state=state,
+        next_attempt_at=retry_at or at,
+        status=status,
+        error=None if state == DELIVERED else f"HTTP {status}",
+        now=at,
+    )
+    return done
+
+
 class WebhookContract:
     # -- subscriptions ----------------------------------------------------------------------
 
@@ -227,105 +259,49 @@ class WebhookContract:
     # -- claims -------------------------------------------------------------------------
 
     async def test_claims_follow_each_users_order(self, store: Any) -> None:
-        hooks = store.webhooks
         sub = subscription()
-        await hooks.add_subscription(sub)
+        await store.webhooks.add_subscription(sub)
         alice, _ = await store.record_login(record("o-alice"))
         bob, _ = await store.record_login(record("o-bob"))
         await store.update_user(alice.id, {"city": "A"}, NOW)
         await store.update_user(bob.id, {"city": "B"}, NOW)
         later = NOW + timedelta(seconds=1)
-        lease = later + timedelta(seconds=30)
-        first = await hooks.claim_deliveries(
-            [sub.id], later, owner="w1", lease_until=lease, limit=10
-        )
+        first = await claim(store, sub, later, "w1")
         assert [(d.user_id, d.event_type, d.attempts) for d in first] == [
             (alice.id, USER_CREATED, 1),
             (bob.id, USER_CREATED, 1),
         ]
         # Leased, and each user's next event waits behind them: nothing for a second worker.
-        assert (
-            await hooks.claim_deliveries([sub.id], later, owner="w2", lease_until=lease, limit=10)
-            == []
-        )
-        assert not await hooks.finish_delivery(
-            first[0].id,
-            owner="w2",
-            state=DELIVERED,
-            next_attempt_at=later,
-            status=200,
-            error=None,
-            now=later,
-        )
-        assert await hooks.finish_delivery(
-            first[0].id,
-            owner="w1",
-            state=DELIVERED,
-            next_attempt_at=later,
-            status=200,
-            error=None,
-            now=later,
-        )
+        assert await claim(store, sub, later, "w2") == []
+        assert not await finish(store, first[0], "w2", DELIVERED, later, 200)  # not its lease
+        assert await finish(store, first[0], "w1", DELIVERED, later, 200)
         retry_at = later + timedelta(seconds=10)
-        assert await hooks.finish_delivery(
-            first[1].id,
-            owner="w1",
-            state=PENDING,
-            next_attempt_at=retry_at,
-            status=503,
-            error="HTTP 503",
-            now=later,
-        )
-        second = await hooks.claim_deliveries(
-            [sub.id], later, owner="w2", lease_until=lease, limit=10
-        )
+        assert await finish(store, first[1], "w1", PENDING, later, 503, retry_at=retry_at)
+        second = await claim(store, sub, later, "w2")
         assert [(d.user_id, d.event_type) for d in second] == [(alice.id, USER_UPDATED)]
         # Bob's creation is due again only at retry_at; his update still waits behind it.
-        due = await hooks.claim_deliveries(
-            [sub.id], retry_at, owner="w3", lease_until=retry_at + timedelta(seconds=30), limit=10
-        )
+        due = await claim(store, sub, retry_at, "w3")
         assert [(d.user_id, d.event_type, d.attempts) for d in due] == [(bob.id, USER_CREATED, 2)]
-        assert (await hooks.get_delivery(first[0].id)).state == DELIVERED
-        assert (await hooks.get_delivery(first[1].id)).last_status == 503
+        assert (await store.webhooks.get_delivery(first[0].id)).state == DELIVERED
+        assert (await store.webhooks.get_delivery(first[1].id)).last_status == 503
 
     async def test_an_expired_lease_is_claimed_again(self, store: Any) -> None:
-        hooks = store.webhooks
         sub = subscription()
-        await hooks.add_subscription(sub)
+        await store.webhooks.add_subscription(sub)
         await store.record_login(record("o-alice"))
-        lease = NOW + timedelta(seconds=30)
-        [claimed] = await hooks.claim_deliveries(
-            [sub.id], NOW, owner="dead", lease_until=lease, limit=5
-        )
-        after = lease + timedelta(seconds=1)
-        [again] = await hooks.claim_deliveries(
-            [sub.id], after, owner="alive", lease_until=after + timedelta(seconds=30), limit=5
-        )
+        [claimed] = await claim(store, sub, NOW, "dead")
+        after = NOW + timedelta(seconds=31)
+        [again] = await claim(store, sub, after, "alive")
         assert again.id == claimed.id and again.attempts == 2
-        assert not await hooks.finish_delivery(
-            claimed.id,
-            owner="dead",
-            state=DELIVERED,
-            next_attempt_at=after,
-            status=200,
-            error=None,
-            now=after,
-        )
+        assert not await finish(store, claimed, "dead", DELIVERED, after, 200)
 
     async def test_racing_claims_lease_each_delivery_once(self, store: Any) -> None:
-        hooks = store.webhooks
         sub = subscription((USER_CREATED,))
-        await hooks.add_subscription(sub)
+        await store.webhooks.add_subscription(sub)
         for n in range(12):
             await store.record_login(record(f"o-{n}"))
-        lease = NOW + timedelta(seconds=30)
-        claims = await asyncio.gather(
-            *(
-                hooks.claim_deliveries([sub.id], NOW, owner=f"w{w}", lease_until=lease, limit=12)
-                for w in range(4)
-            )
-        )
-        ids = [d.id for claim in claims for d in claim]
+        claims = await asyncio.gather(*(claim(store, sub, NOW, f"w{w}") for w in range(4)))
+        ids = [d.id for found in claims for d in found]
         assert len(ids) == len(set(ids)) == 12
 
     async def test_dead_ones_unblock_and_are_replayed(self, store: Any) -> None:
@@ -334,20 +310,9 @@ class WebhookContract:
         await hooks.add_subscription(sub)
         alice, _ = await store.record_login(record("o-alice"))
         await store.update_user(alice.id, {"city": "A"}, NOW)
-        lease = NOW + timedelta(seconds=30)
-        [head] = await hooks.claim_deliveries([sub.id], NOW, owner="w", lease_until=lease, limit=5)
-        await hooks.finish_delivery(
-            head.id,
-            owner="w",
-            state=DEAD,
-            next_attempt_at=NOW,
-            status=410,
-            error="HTTP 410",
-            now=NOW,
-        )
-        [following] = await hooks.claim_deliveries(
-            [sub.id], NOW, owner="w", lease_until=lease, limit=5
-        )
+        [head] = await claim(store, sub, NOW, "w")
+        await finish(store, head, "w", DEAD, NOW, 410)
+        [following] = await claim(store, sub, NOW, "w")
         assert following.event_type == USER_UPDATED
         assert [d.id for d in await hooks.list_deliveries(state=DEAD)] == [head.id]
         assert await hooks.queue_stats() == (1, NOW)
@@ -356,21 +321,15 @@ class WebhookContract:
         replayed = await hooks.get_delivery(head.id)
         assert (replayed.state, replayed.attempts, replayed.next_attempt_at) == (PENDING, 0, later)
         assert await hooks.queue_stats() == (2, NOW)
-        await hooks.finish_delivery(
-            following.id,
-            owner="w",
-            state=DELIVERED,
-            next_attempt_at=NOW,
-            status=200,
-            error=None,
-            now=NOW,
-        )
+        await finish(store, following, "w", DELIVERED, NOW, 200)
         assert await hooks.purge_deliveries(NOW) == 0
         assert await hooks.purge_deliveries(later) == 1
         assert await hooks.get_delivery(following.id) is None
         assert await hooks.replay_deliveries(later, ids=[head.id]) == 1
 
-    async def test_a_disabled_or_removed_subscription_delivers_nothing(self, store: Any) -> None:
+    async def test_no_subscription_claims_nothing_and_a_removal_drops_its_queue(
+        self, store: Any
+    ) -> None:
         hooks = store.webhooks
         sub = subscription()
         await hooks.add_subscription(sub)
