@@ -235,3 +235,33 @@ async def test_a_disabled_subscription_waits_and_a_removed_one_is_gone(
     assert [e["type"] for e in receiver.events()] == [USER_CREATED]
     assert await store.webhooks.remove_subscription(sub.id)
     assert await deliveries(store) == []
+
+
+async def test_the_metrics_count_attempts_and_show_the_queue(
+    store: SqlStore, keyring: Keyring, receiver: Receiver, subscribe: Subscribe
+) -> None:
+    from prometheus_client import generate_latest
+
+    from wxauth.api.metrics import Metrics
+
+    statuses = iter([503])
+    receiver.answer = lambda _r: web.Response(status=next(statuses, 204))
+    await subscribe(receiver.url, events=(USER_CREATED,))
+    for n in range(3):
+        await store.record_login(record(f"o-{n}"))
+    metrics = Metrics()
+    worker = make_worker(store, keyring)
+    worker.observer = metrics
+
+    def sample(name: str, **labels: str) -> float | None:
+        value: float | None = metrics.registry.get_sample_value(name, labels)
+        return value
+
+    with running(worker):
+        await eventually(lambda: sample("wxauth_webhook_deliveries_total", result="delivered") == 3)
+    assert sample("wxauth_webhook_deliveries_total", result="retry") == 1
+    assert sample("wxauth_webhook_deliveries_total", result="dead") is None
+    assert sample("wxauth_webhook_queue_depth") == 1  # after the first round: the refused one
+    age = sample("wxauth_webhook_queue_oldest_seconds")
+    assert age is not None and age > 0  # the contract's events are from March 2026
+    assert b"wxauth_webhook_queue_depth" in generate_latest(metrics.registry)
