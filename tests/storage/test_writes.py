@@ -187,3 +187,27 @@ async def test_a_postgres_first_login_links_its_person_in_the_same_statement(
         count = (await conn.execute(select(func.count()).select_from(persons))).scalar_one()
     assert count == 3  # u-1, u-2, u-3: one each
     await engine.dispose()
+
+
+async def test_a_postgres_guarded_login_is_one_statement(postgres_url: str) -> None:
+    """The read before a login (is the user disabled, or due for deletion?) happens in the
+    login's statement: one round trip, whether it writes or, for a blocked user, not."""
+    engine = await emptied(postgres_url)
+    store = SqlStore(engine)
+    statements: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _seen(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    first = await store.record_login_unless_blocked(login_record("o-1", unionid="u-1"))
+    again = await store.record_login_unless_blocked(login_record("o-1", unionid="u-1"))
+    assert len(statements) == 2
+    assert first.created and first.user is not None and first.user.person_id == first.user.id
+    assert again.previous == first.user and not again.created
+    await store.disable_user(first.user.id, reason="spam", ends_at=None, now=NOW)
+    statements.clear()
+    blocked = await store.record_login_unless_blocked(login_record("o-1"))
+    assert len(statements) == 1 and blocked.user is None
+    assert blocked.previous is not None and blocked.previous.status == "disabled"
+    await engine.dispose()
