@@ -211,3 +211,35 @@ async def test_a_postgres_guarded_login_is_one_statement(postgres_url: str) -> N
     assert len(statements) == 1 and blocked.user is None
     assert blocked.previous is not None and blocked.previous.status == "disabled"
     await engine.dispose()
+
+
+@pytest.mark.parametrize("returning", [True, False])
+async def test_a_mariadb_guarded_login_links_its_person_in_its_transaction(
+    mariadb_url: str, returning: bool
+) -> None:
+    """On MySQL and MariaDB the read before the login, the login and a new user's person
+    are one transaction; racing first logins of one UnionID in two apps agree on one
+    person. ``returning=False`` is MySQL's path (the row read back, by a locking read: a
+    plain one would see the transaction's first snapshot, from before a racing insert)."""
+    import asyncio
+
+    from .test_store_contract import OTHER_APPID
+
+    engine = await emptied(mariadb_url)
+    store = SqlStore(engine)
+    assert isinstance(store.writes, MysqlWrites) and store.writes.guarded_login is not None
+    store.writes.statements = dataclasses.replace(store.writes.statements, returning=returning)
+    first, second = await asyncio.gather(
+        store.record_login_unless_blocked(login_record("o-a", unionid="u-1")),
+        store.record_login_unless_blocked(login_record("o-b", appid=OTHER_APPID, unionid="u-1")),
+    )
+    assert first.user is not None and second.user is not None
+    assert first.created and second.created
+    assert first.user.person_id is not None
+    assert first.user.person_id == second.user.person_id
+    racers = await asyncio.gather(
+        *(store.record_login_unless_blocked(login_record("o-r", unionid="u-r")) for _ in range(6))
+    )
+    assert [r.created for r in racers].count(True) == 1
+    assert len({r.user.id for r in racers if r.user is not None}) == 1
+    await engine.dispose()

@@ -8,8 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Delete, Insert, Row, bindparam, delete, func, select, text, update
-from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy import Delete, Insert, Row, bindparam, delete, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -30,9 +29,9 @@ from wxauth.core.models import (
     User,
 )
 from wxauth.core.ports import login_unless_blocked
-from wxauth.errors import NotFound
 from wxauth.storage import insights_sql
 from wxauth.storage.boundary import translated
+from wxauth.storage.persons_sql import insert_ignore, link_person, update_user
 from wxauth.storage.sqlite_reads import sqlite_reads
 from wxauth.storage.tables import (
     SESSION_COLUMNS,
@@ -71,14 +70,6 @@ FIND_SESSION = (
 def _session(row: Row[Any] | Mapping[str, Any]) -> Session:
     m = row._mapping if isinstance(row, Row) else row
     return Session(**{c.name: m[f"s_{c.name}"] for c in sessions.c})
-
-
-def _update_user(conn: Connection, user_id: str, changes: dict[str, Any], now: datetime) -> User:
-    conn.execute(update(users).where(users.c.id == user_id).values(updated_at=now, **changes))
-    row = conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id)).first()
-    if row is None:
-        raise NotFound("No such user.")
-    return _user(row)
 
 
 def _revoke_user_sessions(
@@ -170,7 +161,7 @@ class SqlStore:
         return None if row is None else _user(row)
 
     async def update_user(self, user_id: str, changes: dict[str, Any], now: datetime) -> User:
-        return await self._write(lambda conn: _update_user(conn, user_id, changes, now))
+        return await self._write(lambda conn: update_user(conn, user_id, changes, now))
 
     async def get_session_key(self, appid: str, openid: str) -> str | None:
         query = select(wechat_sessions.c.session_key_enc).where(
@@ -285,7 +276,7 @@ class SqlStore:
         changes = {"status": USER_DISABLED, "disabled_reason": reason, "disabled_ends_at": ends_at}
 
         def body(conn: Connection) -> User:
-            user = _update_user(conn, user_id, changes, now)
+            user = update_user(conn, user_id, changes, now)
             _revoke_user_sessions(conn, user_id, now, ENDED_DISABLED, None)
             return user
 
@@ -293,7 +284,7 @@ class SqlStore:
 
     async def enable_user(self, user_id: str, now: datetime) -> User:
         changes = {"status": USER_ACTIVE, "disabled_reason": None, "disabled_ends_at": None}
-        return await self._write(lambda conn: _update_user(conn, user_id, changes, now))
+        return await self._write(lambda conn: update_user(conn, user_id, changes, now))
 
     async def due_deletions(self, now: datetime, *, limit: int = 100) -> list[str]:
         due = users.c.deletion_due_at
@@ -430,15 +421,7 @@ class SqlStore:
     # -- apps, persons and the platform ---------------------------------------------------
 
     def _insert_ignore(self, table: Any, values: dict[str, Any]) -> Insert:
-        """An insert that does nothing when the row (by any unique key) is there."""
-        if self._dialect == "postgresql":
-            return postgresql.insert(table).values(values).on_conflict_do_nothing()
-        if self._dialect == "sqlite":
-            return sqlite.insert(table).values(values).on_conflict_do_nothing()
-        # Not INSERT IGNORE: its shared lock on a duplicate deadlocks a racing writer that
-        # then reads the row for update; a no-op update locks it exclusively at once.
-        key = next(iter(table.primary_key.columns))
-        return mysql.insert(table).values(values).on_duplicate_key_update({key.name: key})
+        return insert_ignore(self._dialect, table, values)
 
     async def save_app(self, app: App) -> App:
         values = {c.name: getattr(app, c.name) for c in apps.c}
@@ -472,23 +455,8 @@ class SqlStore:
         return await self._write(lambda conn: int(conn.execute(query).rowcount))
 
     async def link_person(self, user_id: str, unionid: str, now: datetime) -> User:
-        def write(conn: Connection) -> User:
-            row = conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id)).first()
-            if row is None:
-                raise NotFound("No such user.")
-            own = _user(row).person
-            # The unique unionid settles a race: every linker then reads the one row.
-            person = {"id": own, "unionid": unionid, "merged_into": None, "created_at": now}
-            conn.execute(self._insert_ignore(persons, person))
-            # A locking read sees the row a racing linker committed meanwhile (MySQL's plain
-            # reads keep the transaction's first snapshot).
-            query = select(persons.c.id).where(persons.c.unionid == unionid).with_for_update()
-            found = conn.execute(query).scalar_one_or_none()
-            target = own if found is None else _resolved(conn, found)
-            changes = {"person_id": target, "unionid": func.coalesce(users.c.unionid, unionid)}
-            return _update_user(conn, user_id, changes, now)
-
-        return await self._write(write)
+        dialect = self._dialect
+        return await self._write(lambda conn: link_person(conn, dialect, user_id, unionid, now))
 
     async def person_users(self, person_id: str) -> list[User]:
         linked = users.c.person_id == person_id
@@ -552,18 +520,6 @@ class SqlStore:
         async with self._reading() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else (row.ticket_enc, row.received_at)
-
-
-def _resolved(conn: Connection, person_id: str) -> str:
-    """Follow operators' merges from ``person_id`` to the person its users are now in."""
-    for _ in range(16):  # merges form short chains; never loop on a cycle
-        merged = conn.execute(
-            select(persons.c.merged_into).where(persons.c.id == person_id)
-        ).scalar_one_or_none()
-        if merged is None:
-            break
-        person_id = merged
-    return person_id
 
 
 def _delete_user(conn: Connection, user_id: str) -> bool:

@@ -112,7 +112,9 @@ def write_logins(
         else:
             conn.execute(upsert, user_values(record))
             keys = {"appid": record.appid, "openid": record.openid}
-            row = conn.execute(SELECT_USER_BY_OPENID, keys).one()
+            # A locking read: the row as it is now (the upsert holds its lock already), not
+            # as the transaction's first snapshot had it (MySQL's plain reads).
+            row = conn.execute(SELECT_USER_BY_OPENID.with_for_update(), keys).one()
         user = user_of(row)
         found.append((user, user.id == record.new_user_id))
     conn.execute(

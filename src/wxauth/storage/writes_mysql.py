@@ -3,14 +3,48 @@ on MariaDB (10.5 and later: the user's upsert returns the row), five on MySQL (w
 ``RETURNING``: the row is read back, already locked by the upsert). A touch is one
 ``UPDATE`` in its transaction.
 
+A login that minds the user's standing (:meth:`~wxauth.core.ports.Store.
+record_login_unless_blocked`) reads the user first in the same transaction, and a user it
+creates with a UnionID is linked to their person there too: one transaction, one commit,
+where a read, the login and the link took three.
+
 The driver (asyncmy, like PyMySQL) sends no ``BEGIN``: the server starts the transaction
 at the first statement, and the commit is the one more round trip.
 """
 
 from __future__ import annotations
 
-from wxauth.storage.writes import TransactionWrites
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wxauth.core.models import GuardedLogin, LoginRecord, blocks_login
+from wxauth.storage.login_sql import LoginStatements
+from wxauth.storage.persons_sql import link_person
+from wxauth.storage.writes import SELECT_USER_BY_OPENID, TransactionWrites, user_of, write_logins
+
+
+def guarded_login(
+    conn: Connection, statements: LoginStatements, record: LoginRecord
+) -> GuardedLogin:
+    keys = {"appid": record.appid, "openid": record.openid}
+    row = conn.execute(SELECT_USER_BY_OPENID, keys).first()
+    previous = None if row is None else user_of(row)
+    now = record.session.created_at
+    if previous is not None and blocks_login(previous, now):
+        return GuardedLogin(previous, None, created=False)
+    user, created = write_logins(conn, statements, [record])[0]
+    if created and record.unionid is not None:
+        user = link_person(conn, statements.dialect, user.id, record.unionid, now)
+    return GuardedLogin(previous, user, created)
 
 
 class MysqlWrites(TransactionWrites):
     """:class:`~wxauth.storage.writes.Writes` on MySQL and MariaDB."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.guarded_login = self._guarded_login
+
+    async def _guarded_login(self, record: LoginRecord) -> GuardedLogin:
+        statements = self.statements
+        return await self.run(lambda conn: guarded_login(conn, statements, record))
