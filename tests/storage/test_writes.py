@@ -131,12 +131,16 @@ async def test_a_reported_postgres_creation_is_still_one_statement(postgres_url:
     user, created = await store.record_login(login_record("o-1"))
     again = dataclasses.replace(login_record("o-1"), new_user_id="other")
     _, created_again = await store.record_login(again)
-    assert created and not created_again
-    assert len(statements) == 2
+    guarded = await store.record_login_unless_blocked(login_record("o-2", unionid="u-2"))
+    assert created and not created_again and guarded.created and guarded.user is not None
+    assert len(statements) == 3
     event.remove(engine.sync_engine, "before_cursor_execute", _seen)
     rows = await store.webhooks.list_deliveries()
-    assert sorted(r.subscription_id for r in rows) == sorted(s.id for s in subs)
-    assert {(r.event_type, r.user_id) for r in rows} == {(USER_CREATED, user.id)}
+    assert sorted(r.subscription_id for r in rows) == sorted(s.id for s in subs * 2)
+    assert {(r.event_type, r.user_id) for r in rows} == {
+        (USER_CREATED, user.id),
+        (USER_CREATED, guarded.user.id),
+    }
     await engine.dispose()
 
 
@@ -217,4 +221,61 @@ async def test_a_postgres_first_login_links_its_person_in_the_same_statement(
 
         count = (await conn.execute(select(func.count()).select_from(persons))).scalar_one()
     assert count == 3  # u-1, u-2, u-3: one each
+    await engine.dispose()
+
+
+async def test_a_postgres_guarded_login_is_one_statement(postgres_url: str) -> None:
+    """The read before a login (is the user disabled, or due for deletion?) happens in the
+    login's statement: one round trip, whether it writes or, for a blocked user, not."""
+    engine = await emptied(postgres_url)
+    store = SqlStore(engine, webhook_ttl=60)
+    await store.webhooks.gate.current()  # the subscriptions (none), read once a minute here
+    statements: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _seen(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    first = await store.record_login_unless_blocked(login_record("o-1", unionid="u-1"))
+    again = await store.record_login_unless_blocked(login_record("o-1", unionid="u-1"))
+    assert len(statements) == 2
+    assert first.created and first.user is not None and first.user.person_id == first.user.id
+    assert again.previous == first.user and not again.created
+    await store.disable_user(first.user.id, reason="spam", ends_at=None, now=NOW)
+    statements.clear()
+    blocked = await store.record_login_unless_blocked(login_record("o-1"))
+    assert len(statements) == 1 and blocked.user is None
+    assert blocked.previous is not None and blocked.previous.status == "disabled"
+    await engine.dispose()
+
+
+@pytest.mark.parametrize("returning", [True, False])
+async def test_a_mariadb_guarded_login_links_its_person_in_its_transaction(
+    mariadb_url: str, returning: bool
+) -> None:
+    """On MySQL and MariaDB the read before the login, the login and a new user's person
+    are one transaction; racing first logins of one UnionID in two apps agree on one
+    person. ``returning=False`` is MySQL's path (the row read back, by a locking read: a
+    plain one would see the transaction's first snapshot, from before a racing insert)."""
+    import asyncio
+
+    from .test_store_contract import OTHER_APPID
+
+    engine = await emptied(mariadb_url)
+    store = SqlStore(engine)
+    assert isinstance(store.writes, MysqlWrites) and store.writes.guarded_login is not None
+    store.writes.statements = dataclasses.replace(store.writes.statements, returning=returning)
+    first, second = await asyncio.gather(
+        store.record_login_unless_blocked(login_record("o-a", unionid="u-1")),
+        store.record_login_unless_blocked(login_record("o-b", appid=OTHER_APPID, unionid="u-1")),
+    )
+    assert first.user is not None and second.user is not None
+    assert first.created and second.created
+    assert first.user.person_id is not None
+    assert first.user.person_id == second.user.person_id
+    racers = await asyncio.gather(
+        *(store.record_login_unless_blocked(login_record("o-r", unionid="u-r")) for _ in range(6))
+    )
+    assert [r.created for r in racers].count(True) == 1
+    assert len({r.user.id for r in racers if r.user is not None}) == 1
     await engine.dispose()

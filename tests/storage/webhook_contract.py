@@ -212,6 +212,18 @@ class WebhookContract:
         }
         assert [r.appid for r in rows if r.event_type == USER_CREATED] == [OTHER_APPID]
 
+    async def test_a_guarded_login_reports_only_what_it_writes(self, store: Any) -> None:
+        await store.webhooks.add_subscription(subscription((USER_CREATED, USER_UPDATED)))
+        done = await store.record_login_unless_blocked(record("o-dan", unionid="u-dan"))
+        assert done.created
+        await store.disable_user(done.user.id, reason="spam", ends_at=None, now=NOW)
+        profiled = record("o-dan", profile={"city": "Xi'an"})
+        blocked = await store.record_login_unless_blocked(profiled)
+        assert blocked.user is None
+        rows = await outbox(store)
+        assert [(r.event_type, r.user_id) for r in rows] == [(USER_CREATED, done.user.id)]
+        assert json.loads(rows[0].payload)["data"]["person_id"] == done.user.person
+
     async def test_one_event_reaches_every_subscription_with_one_id(self, store: Any) -> None:
         subs = [subscription((USER_CREATED, USER_UPDATED)) for _ in range(3)]
         for sub in subs:

@@ -19,12 +19,14 @@ from wxauth.core.models import (
     USER_DISABLED,
     AccountEvent,
     App,
+    GuardedLogin,
     LoginEvent,
     LoginRecord,
     Session,
     SigningKey,
     User,
 )
+from wxauth.core.ports import login_unless_blocked
 from wxauth.core.webhooks import (
     Event,
     LoginOutbox,
@@ -74,6 +76,9 @@ class MemoryStore:
                 for uid, ss in by_user.items()
             ),
         )
+
+    async def record_login_unless_blocked(self, record: LoginRecord) -> GuardedLogin:
+        return await login_unless_blocked(self, record)
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
         outbox = LoginOutbox.of(await self._wanted(), record.appid, record.profile)

@@ -16,12 +16,10 @@ from sqlalchemy import (
     Row,
     bindparam,
     delete,
-    func,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -35,12 +33,14 @@ from wxauth.core.models import (
     USER_DISABLED,
     AccountEvent,
     App,
+    GuardedLogin,
     LoginEvent,
     LoginRecord,
     Session,
     SigningKey,
     User,
 )
+from wxauth.core.ports import login_unless_blocked
 from wxauth.core.webhooks import (
     SESSION_REVOKED,
     LoginOutbox,
@@ -52,9 +52,9 @@ from wxauth.core.webhooks import (
     user_enabled,
     user_updated,
 )
-from wxauth.errors import NotFound
 from wxauth.storage import insights_sql
 from wxauth.storage.boundary import translated
+from wxauth.storage.persons_sql import insert_ignore, link_person, update_user
 from wxauth.storage.sqlite_reads import sqlite_reads
 from wxauth.storage.tables import (
     SESSION_COLUMNS,
@@ -94,14 +94,6 @@ FIND_SESSION = (
 def _session(row: Row[Any] | Mapping[str, Any]) -> Session:
     m = row._mapping if isinstance(row, Row) else row
     return Session(**{c.name: m[f"s_{c.name}"] for c in sessions.c})
-
-
-def _update_user(conn: Connection, user_id: str, changes: dict[str, Any], now: datetime) -> User:
-    conn.execute(update(users).where(users.c.id == user_id).values(updated_at=now, **changes))
-    row = conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id)).first()
-    if row is None:
-        raise NotFound("No such user.")
-    return _user(row)
 
 
 def _revoke_user_sessions(
@@ -199,6 +191,12 @@ class SqlStore:
         outbox = LoginOutbox.of(await self._wanted(), record.appid, record.profile)
         return await self.writes.record_login(record, outbox)
 
+    async def record_login_unless_blocked(self, record: LoginRecord) -> GuardedLogin:
+        if self.writes.guarded_login is not None:
+            outbox = LoginOutbox.of(await self._wanted(), record.appid, record.profile)
+            return await self.writes.guarded_login(record, outbox)
+        return await login_unless_blocked(self, record)
+
     async def find_session(self, token_hash: str) -> tuple[Session, User] | None:
         row: Row[Any] | Mapping[str, Any] | None = None
         if self._inline_reads is not None:
@@ -255,7 +253,7 @@ class SqlStore:
         wanted = await self._wanted()
 
         def body(conn: Connection) -> User:
-            user = _update_user(conn, user_id, changes, now)
+            user = update_user(conn, user_id, changes, now)
             if wanted:
                 write_outbox(conn, wanted.rows([user_updated(user, changes, now)]))
             return user
@@ -383,7 +381,7 @@ class SqlStore:
         wanted = await self._wanted()
 
         def body(conn: Connection) -> User:
-            user = _update_user(conn, user_id, changes, now)
+            user = update_user(conn, user_id, changes, now)
             if wanted:
                 write_outbox(conn, wanted.rows([user_disabled(user, now)]))
             _revoke_user_sessions(conn, user_id, now, ENDED_DISABLED, None, wanted)
@@ -396,7 +394,7 @@ class SqlStore:
         wanted = await self._wanted()
 
         def body(conn: Connection) -> User:
-            user = _update_user(conn, user_id, changes, now)
+            user = update_user(conn, user_id, changes, now)
             if wanted:
                 write_outbox(conn, wanted.rows([user_enabled(user, now)]))
             return user
@@ -437,7 +435,7 @@ class SqlStore:
         wanted = await self._wanted()
 
         def body(conn: Connection) -> User:
-            user = _update_user(conn, user_id, changes, now)
+            user = update_user(conn, user_id, changes, now)
             if wanted:
                 write_outbox(conn, wanted.rows([phone_bound(user, now)]))
             return user
@@ -546,15 +544,7 @@ class SqlStore:
     # -- apps, persons and the platform ---------------------------------------------------
 
     def _insert_ignore(self, table: Any, values: dict[str, Any]) -> Insert:
-        """An insert that does nothing when the row (by any unique key) is there."""
-        if self._dialect == "postgresql":
-            return postgresql.insert(table).values(values).on_conflict_do_nothing()
-        if self._dialect == "sqlite":
-            return sqlite.insert(table).values(values).on_conflict_do_nothing()
-        # Not INSERT IGNORE: its shared lock on a duplicate deadlocks a racing writer that
-        # then reads the row for update; a no-op update locks it exclusively at once.
-        key = next(iter(table.primary_key.columns))
-        return mysql.insert(table).values(values).on_duplicate_key_update({key.name: key})
+        return insert_ignore(self._dialect, table, values)
 
     async def save_app(self, app: App) -> App:
         values = {c.name: getattr(app, c.name) for c in apps.c}
@@ -597,24 +587,17 @@ class SqlStore:
 
     async def link_person(self, user_id: str, unionid: str, now: datetime) -> User:
         wanted = await self._wanted()
+        dialect = self._dialect
 
         def write(conn: Connection) -> User:
-            row = conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id)).first()
-            if row is None:
-                raise NotFound("No such user.")
-            own = _user(row).person
-            # The unique unionid settles a race: every linker then reads the one row.
-            person = {"id": own, "unionid": unionid, "merged_into": None, "created_at": now}
-            conn.execute(self._insert_ignore(persons, person))
-            # A locking read sees the row a racing linker committed meanwhile (MySQL's plain
-            # reads keep the transaction's first snapshot).
-            query = select(persons.c.id).where(persons.c.unionid == unionid).with_for_update()
-            found = conn.execute(query).scalar_one_or_none()
-            target = own if found is None else _resolved(conn, found)
-            changes = {"person_id": target, "unionid": func.coalesce(users.c.unionid, unionid)}
-            user = _update_user(conn, user_id, changes, now)
+            own = None
+            if wanted:  # reported: the person it had
+                row = conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id)).first()
+                own = None if row is None else _user(row).person
+            user = link_person(conn, dialect, user_id, unionid, now)
             if wanted and user.person != own:
-                write_outbox(conn, wanted.rows([user_updated(user, {"person_id": target}, now)]))
+                changes = {"person_id": user.person}
+                write_outbox(conn, wanted.rows([user_updated(user, changes, now)]))
             return user
 
         return await self._write(write)
@@ -693,18 +676,6 @@ class SqlStore:
         async with self._reading() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else (row.ticket_enc, row.received_at)
-
-
-def _resolved(conn: Connection, person_id: str) -> str:
-    """Follow operators' merges from ``person_id`` to the person its users are now in."""
-    for _ in range(16):  # merges form short chains; never loop on a cycle
-        merged = conn.execute(
-            select(persons.c.merged_into).where(persons.c.id == person_id)
-        ).scalar_one_or_none()
-        if merged is None:
-            break
-        person_id = merged
-    return person_id
 
 
 def _delete_user(conn: Connection, user_id: str, wanted: Wanted) -> bool:

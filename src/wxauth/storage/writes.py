@@ -18,7 +18,7 @@ a method each so that a dialect can do them its own fastest way:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -26,7 +26,7 @@ from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from wxauth.core.models import LoginEvent, LoginRecord, User
+from wxauth.core.models import GuardedLogin, LoginEvent, LoginRecord, User, blocks_login
 from wxauth.core.webhooks import LoginOutbox
 from wxauth.storage.boundary import translated
 from wxauth.storage.login_sql import LoginStatements
@@ -39,6 +39,9 @@ from wxauth.storage.tables import (
 )
 
 T = TypeVar("T")
+
+# A login minding the user's standing, with what it reports to webhooks (see Writes).
+GuardedWrite = Callable[[LoginRecord, LoginOutbox | None], Awaitable[GuardedLogin]]
 
 INSERT_SESSION = sessions.insert()
 INSERT_EVENT = login_events.insert()
@@ -69,6 +72,10 @@ class Writes(Protocol):
     async def touch_session(
         self, token_hash: str, last_seen_at: datetime, idle_expires_at: datetime
     ) -> None: ...
+
+    # A login minding the user's standing in one round trip, where the dialect can (see
+    # :meth:`~wxauth.core.ports.Store.record_login_unless_blocked`); None: read, then write.
+    guarded_login: GuardedWrite | None
 
     def close(self) -> None:
         """Release what this holds besides the engine (a writer thread)."""
@@ -121,7 +128,9 @@ def write_logins(
         else:
             conn.execute(upsert, user_values(record))
             keys = {"appid": record.appid, "openid": record.openid}
-            row = conn.execute(SELECT_USER_BY_OPENID, keys).one()
+            # A locking read: the row as it is now (the upsert holds its lock already), not
+            # as the transaction's first snapshot had it (MySQL's plain reads).
+            row = conn.execute(SELECT_USER_BY_OPENID.with_for_update(), keys).one()
         user = user_of(row)
         found.append((user, user.id == record.new_user_id))
     conn.execute(
@@ -162,8 +171,36 @@ def write_logins(
     return found
 
 
+def read_then_login(
+    conn: Connection,
+    statements: LoginStatements,
+    record: LoginRecord,
+    outbox: LoginOutbox | None,
+    link: Callable[[Connection, User], User] | None = None,
+) -> GuardedLogin:
+    """In one transaction: the user as they were, and unless they may not log in now
+    (:func:`~wxauth.core.models.blocks_login`), the login; ``link`` then changes a user it
+    created (their person), before the webhook rows are made of the outcome."""
+    keys = {"appid": record.appid, "openid": record.openid}
+    row = conn.execute(SELECT_USER_BY_OPENID, keys).first()
+    previous = None if row is None else user_of(row)
+    now = record.session.created_at
+    if previous is not None and blocks_login(previous, now):
+        return GuardedLogin(previous, None, created=False)
+    user, created = write_logins(conn, statements, [record])[0]
+    if created and link is not None:
+        user = link(conn, user)
+    if outbox is not None:
+        rows = outbox.rows(user, created, record.profile, now)
+        if rows:
+            conn.execute(webhook_deliveries.insert(), rows)
+    return GuardedLogin(previous, user, created)
+
+
 class TransactionWrites:
     """Each write its own transaction through the async engine (``run_sync``)."""
+
+    guarded_login: GuardedWrite | None = None
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine

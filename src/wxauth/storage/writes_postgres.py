@@ -37,12 +37,13 @@ from sqlalchemy import (
     literal_column,
     null,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from wxauth.core.models import LoginRecord, User
+from wxauth.core.models import USER_DISABLED, GuardedLogin, LoginRecord, User
 from wxauth.core.webhooks import LoginOutbox
 from wxauth.storage.boundary import translated
 from wxauth.storage.login_sql import _changes
@@ -56,7 +57,13 @@ from wxauth.storage.tables import (
     webhook_deliveries,
     wechat_sessions,
 )
-from wxauth.storage.writes import TransactionWrites, event_values, user_of, user_values
+from wxauth.storage.writes import (
+    TransactionWrites,
+    event_values,
+    read_then_login,
+    user_of,
+    user_values,
+)
 
 SESSION_NAMES = tuple(c.name for c in sessions.c)
 EVENT_NAMES = tuple(c.name for c in login_events.c if c.name not in ("id",))
@@ -76,6 +83,7 @@ def login_statement(
     profile_columns: tuple[str, ...],
     with_event: bool,
     link_person: bool = False,
+    guarded: bool = False,
     outbox_rows: int = 0,
 ) -> Executable:
     """One statement for a whole login that also sets ``profile_columns`` (sorted), and
@@ -87,7 +95,13 @@ def login_statement(
     existing person, unless that one was merged into another (a chain to follow) or was
     founded by a racing login not yet committed (this statement cannot see it). In those
     rare cases, and for users that already existed, ``person_id`` comes back as it was and
-    the caller links through ``link_person``."""
+    the caller links through ``link_person``.
+
+    ``guarded``: nothing is written for an existing user who may not log in now (disabled,
+    or their deletion due: :func:`~wxauth.core.models.blocks_login`, here in SQL), and the
+    user's row as it was before the login comes back beside the written one (``p_``
+    columns), from the statement's snapshot: one round trip where a read and a write were
+    two."""
     fixed = ("id", "appid", "openid", "unionid", "created_at", "updated_at", "last_login_at")
     user_names = (*fixed, *profile_columns)
     values: dict[str, Any] = {n: _typed("u_", users.c[n]) for n in user_names}
@@ -103,14 +117,19 @@ def login_statement(
         ctes.append(founded)
     upsert = postgresql.insert(users).values(values)
     upsert = upsert.on_conflict_do_update(
-        index_elements=["appid", "openid"], set_=_changes(upsert.excluded, profile_columns)
+        index_elements=["appid", "openid"],
+        set_=_changes(upsert.excluded, profile_columns),
+        where=_may_log_in() if guarded else None,
     )
     user = upsert.returning(*USER_COLUMNS).cte("login_user")
-    key = postgresql.insert(wechat_sessions).values(
-        appid=_typed("u_", users.c.appid),
-        openid=_typed("u_", users.c.openid),
-        session_key_enc=_typed("k_", wechat_sessions.c.session_key_enc),
-        updated_at=_typed("u_", users.c.created_at),
+    key_values = select(
+        user.c.u_appid,
+        user.c.u_openid,
+        _typed("k_", wechat_sessions.c.session_key_enc),
+        _typed("u_", users.c.created_at),
+    )
+    key = postgresql.insert(wechat_sessions).from_select(
+        ["appid", "openid", "session_key_enc", "updated_at"], key_values
     )
     key = key.on_conflict_do_update(
         index_elements=["appid", "openid"],
@@ -156,7 +175,29 @@ def login_statement(
             .where(created),
         )
         ctes.append(row.cte(f"login_outbox_{i}"))
-    return select(user).add_cte(*ctes)
+    if not guarded:
+        return select(user).add_cte(*ctes)
+    before = select(*PREVIOUS_COLUMNS).where(
+        users.c.appid == _typed("u_", users.c.appid),
+        users.c.openid == _typed("u_", users.c.openid),
+    )
+    previous = before.cte("login_previous")
+    both = previous.join(user, true(), full=True)
+    return select(previous, user).select_from(both).add_cte(*ctes)
+
+
+PREVIOUS_COLUMNS = [c.label(f"p_{c.name}") for c in users.c]
+
+
+def _may_log_in() -> Any:
+    """:func:`~wxauth.core.models.blocks_login`, negated, on the stored row (at the
+    login's time, ``u_created_at``)."""
+    now = _typed("u_", users.c.created_at)
+    disabled = (users.c.status == USER_DISABLED) & (
+        users.c.disabled_ends_at.is_(None) | (users.c.disabled_ends_at > now)
+    )
+    due = users.c.deletion_due_at.is_not(None) & (users.c.deletion_due_at <= now)
+    return ~(disabled | due)
 
 
 def _person_in(payload: Any, user: Any) -> Any:
@@ -202,6 +243,24 @@ def login_values(record: LoginRecord) -> dict[str, Any]:
     return values
 
 
+def _login(
+    record: LoginRecord, outbox: LoginOutbox | None, *, guarded: bool
+) -> tuple[Executable, dict[str, Any]]:
+    """A login's statement and its values, with the outbox rows of a creation if wanted."""
+    values = login_values(record)
+    rows = [] if outbox is None else created_rows(record, outbox)
+    for i, row in enumerate(rows):
+        values.update({f"w{i}_{name}": row[name] for name in WEBHOOK_OUTBOX_NAMES})
+    statement = login_statement(
+        tuple(sorted(record.profile)),
+        record.event is not None,
+        record.unionid is not None,
+        guarded,
+        len(rows),
+    )
+    return statement, values
+
+
 def created_rows(record: LoginRecord, outbox: LoginOutbox) -> list[dict[str, Any]]:
     """The outbox rows of the login should it create the user (all known beforehand but the
     person, which the statement puts in)."""
@@ -213,6 +272,10 @@ def created_rows(record: LoginRecord, outbox: LoginOutbox) -> list[dict[str, Any
 
 class PostgresWrites(TransactionWrites):
     """:class:`~wxauth.storage.writes.Writes` on PostgreSQL."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.guarded_login = self._guarded_login
 
     async def _alone(self, statement: Executable, values: dict[str, Any]) -> Any:
         """Run one statement on its own (atomic by itself): one round trip."""
@@ -226,19 +289,24 @@ class PostgresWrites(TransactionWrites):
     ) -> tuple[User, bool]:
         if outbox is not None and outbox.updated:
             return await super().record_login(record, outbox)
-        values = login_values(record)
-        rows = [] if outbox is None else created_rows(record, outbox)
-        for i, row in enumerate(rows):
-            values.update({f"w{i}_{name}": row[name] for name in WEBHOOK_OUTBOX_NAMES})
-        statement = login_statement(
-            tuple(sorted(record.profile)),
-            record.event is not None,
-            record.unionid is not None,
-            len(rows),
-        )
+        statement, values = _login(record, outbox, guarded=False)
         result = await self._alone(statement, values)
         user = user_of(result.one())
         return user, user.id == record.new_user_id
+
+    async def _guarded_login(
+        self, record: LoginRecord, outbox: LoginOutbox | None = None
+    ) -> GuardedLogin:
+        if outbox is not None and outbox.updated:  # its event needs the stored row
+            statements = self.statements
+            return await self.run(lambda conn: read_then_login(conn, statements, record, outbox))
+        statement, values = _login(record, outbox, guarded=True)
+        row = (await self._alone(statement, values)).one()._mapping
+        previous = None if row["p_id"] is None else _user_from(row, "p_")
+        if row["u_id"] is None:
+            return GuardedLogin(previous, None, created=False)
+        user = user_of(row)
+        return GuardedLogin(previous, user, created=user.id == record.new_user_id)
 
     async def touch_session(
         self, token_hash: str, last_seen_at: datetime, idle_expires_at: datetime
@@ -249,3 +317,7 @@ class PostgresWrites(TransactionWrites):
 
 async def _autocommit(conn: AsyncConnection) -> AsyncConnection:
     return await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _user_from(row: Any, prefix: str) -> User:
+    return User(**{c.name: row[f"{prefix}{c.name}"] for c in users.c})

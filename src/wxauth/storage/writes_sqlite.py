@@ -35,7 +35,7 @@ from wxauth.storage.boundary import translated
 from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.login_sql import LoginStatements
 from wxauth.storage.tables import UTCDateTime, login_events, sessions, users, webhook_deliveries
-from wxauth.storage.writes import TOUCH, touch_values, write_logins
+from wxauth.storage.writes import TOUCH, GuardedWrite, touch_values, write_logins
 
 T = TypeVar("T")
 
@@ -220,6 +220,9 @@ def _touch_batch(conn: Connection, batch: list[dict[str, Any]]) -> list[None]:
 class SqliteWrites:
     """:class:`~wxauth.storage.writes.Writes` on a SQLite file: every write in the writer
     thread, grouped with the others queued meanwhile, in turn with the other processes."""
+
+    # The read before a login is a local one here.
+    guarded_login: GuardedWrite | None = None
 
     def __init__(self, thread_engine: Engine) -> None:
         self.engine = thread_engine
