@@ -20,7 +20,7 @@ import functools
 import sqlite3
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -33,6 +33,7 @@ from wxauth.core.models import GuardedLogin, LoginRecord, User
 from wxauth.storage.boundary import translated
 from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.login_sql import LoginStatements
+from wxauth.storage.persons_sql import link_person
 from wxauth.storage.tables import UTCDateTime, login_events, sessions, users
 from wxauth.storage.writes import TOUCH, touch_values, write_logins
 
@@ -77,6 +78,9 @@ class PreparedLogin:
     session_key: tuple[Any, ...]
     session: list[Any]  # user_id goes in at USER_ID_AT
     event: list[Any] | None
+    # A first login's UnionID: the user it creates is linked to their person in the batch.
+    unionid: str | None = field(default=None, repr=False)
+    at: datetime | None = None
 
 
 class SqliteLoginWrites:
@@ -127,17 +131,26 @@ class SqliteLoginWrites:
             session_key=self._session_key.params(key),
             session=list(self._session.params(session)),
             event=event,
+            unionid=record.unionid,
+            at=now,
         )
 
     def write(self, conn: Connection, batch: list[PreparedLogin]) -> list[tuple[User, bool]]:
         """Run ``batch`` on ``conn``'s own sqlite3 connection, in its transaction."""
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            return self._write(cursor, batch)
+            found = self._write(cursor, batch)
         except sqlite3.Error as exc:  # as SQLAlchemy would raise it; never with the values
             raise DBAPIError.instance(None, None, exc, sqlite3.Error) from None
         finally:
             cursor.close()
+        # A user created with a UnionID joins (or founds) their person in the same
+        # transaction, instead of a write of its own after the login.
+        for i, (login, (user, created)) in enumerate(zip(batch, found, strict=True)):
+            if created and login.unionid is not None and login.at is not None:
+                linked = link_person(conn, "sqlite", user.id, login.unionid, login.at)
+                found[i] = (linked, True)
+        return found
 
     def _write(self, cursor: Any, batch: list[PreparedLogin]) -> list[tuple[User, bool]]:
         found: list[tuple[User, bool]] = []
