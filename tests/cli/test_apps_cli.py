@@ -112,7 +112,7 @@ async def test_disable_ends_the_sessions_then_enable_rotate_and_remove(
     removed = await wxauth(settings, "apps", "remove", OTHER_APPID, "--yes")
     assert removed.exit_code == 0 and "1 sessions ended" in removed.output
     await asyncio.sleep(0.1)
-    assert (await live.api.get("/v1/me", headers=bearer(token))).status_code == 401
+    assert (await live.api.get("/v1/me", headers=bearer(token))).status_code == 403
     assert OTHER_APPID not in (await wxauth(settings, "apps", "list")).output
     # a seeded app can be disabled too: a row then holds its status
     assert (await wxauth(settings, "apps", "disable", APPID)).exit_code == 0
