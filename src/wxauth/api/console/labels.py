@@ -100,7 +100,7 @@ LABELS: dict[str, dict[str, str]] = {
     "idle_ttl": {"en": "Idle lifetime (s)", "zh": "闲置有效期（秒）"},
     "max_ttl": {"en": "Longest lifetime (s)", "zh": "最长有效期（秒）"},
     "login_limit": {"en": "Logins per window (0: no limit)", "zh": "每窗口登录次数（0：不限）"},
-    "default_is": {"en": "empty: the default, {value}", "zh": "留空：使用默认值 {value}"},
+    "default_value": {"en": "the default, {value}", "zh": "默认值 {value}"},
     "dash_default": {
         "en": "-: the deployment's default (WXAUTH_SESSION_IDLE_TTL, WXAUTH_SESSION_MAX_TTL, "
         "WXAUTH_RATE_LIMIT_LOGIN_APPID).",
