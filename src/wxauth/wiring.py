@@ -49,7 +49,7 @@ from wxauth.storage.avatars_sql import SqlAvatarStorage
 from wxauth.storage.engine import PoolSize, create_engine
 from wxauth.storage.migrate import SchemaCheck
 from wxauth.storage.operators_sql import SqlOperatorStore
-from wxauth.storage.redis import create_redis
+from wxauth.storage.redis import REDIS_TIMEOUT_S, create_redis
 from wxauth.storage.redis_cache import RedisCodeGuard, RedisSessionCache
 from wxauth.storage.redis_health import RedisHealth
 from wxauth.storage.sql import SqlStore
@@ -129,7 +129,7 @@ class Wiring:
     @cached_property
     def redis_health(self) -> RedisHealth:
         """Whether Redis answers, shared by everything in the process that uses it."""
-        return RedisHealth()
+        return RedisHealth(timeout=REDIS_TIMEOUT_S)
 
     @cached_property
     def session_cache(self) -> SessionCache | None:
@@ -390,5 +390,7 @@ class Wiring:
             await self.session_cache.aclose()
         if self._built("redis") and self.redis is not None:
             await self.redis.aclose()
+        if self._built("redis_health"):
+            await self.redis_health.aclose()
         if self._built("engine"):
             await self.engine.dispose()

@@ -127,6 +127,50 @@ class StoreContract:
         for user, _, session in results:
             assert await store.find_session(session.token_hash) == (session, user)
 
+    async def test_a_guarded_login_returns_the_user_as_they_were(self, store: Any) -> None:
+        first = await store.record_login_unless_blocked(login_record("o-g"))
+        assert first.previous is None and first.created and first.user is not None
+        later = NOW + timedelta(hours=1)
+        record = login_record("o-g", now=later, unionid="u-g", profile={"nickname": "🐼"})
+        again = await store.record_login_unless_blocked(record)
+        assert not again.created and again.previous == first.user
+        assert again.user.id == first.user.id
+        assert (again.user.unionid, again.user.nickname, again.user.last_login_at) == (
+            "u-g",
+            "🐼",
+            later,
+        )
+        session = dataclasses.replace(record.session, user_id=again.user.id)
+        assert await store.find_session(session.token_hash) == (session, again.user)
+
+    async def test_a_guarded_login_of_a_blocked_user_writes_nothing(self, store: Any) -> None:
+        banned, _, _ = await login(store, "o-banned")
+        ends = NOW + timedelta(hours=2)
+        banned = await store.disable_user(banned.id, reason="spam", ends_at=ends, now=NOW)
+        leaving, _, _ = await login(store, "o-leaving")
+        due = NOW + timedelta(minutes=30)
+        leaving = await store.update_user(leaving.id, {"deletion_due_at": due}, NOW)
+        soon = NOW + timedelta(hours=1)
+        for user in (banned, leaving):
+            record = dataclasses.replace(
+                login_record(user.openid, now=soon, key="ciphertext-2", profile={"city": "X"}),
+                event=LoginEvent(soon, "ok", APPID, None, None),
+            )
+            done = await store.record_login_unless_blocked(record)
+            assert (done.previous, done.user, done.created) == (user, None, False)
+            assert await store.find_session(record.session.token_hash) is None
+            assert await store.get_user(user.id) == user
+            assert await store.get_session_key(APPID, user.openid) == "ciphertext-1"
+            assert await store.list_login_events(limit=5, user_id=user.id) == []
+        # A ban that has run out, and a deletion that is not due yet, let the login in.
+        after = NOW + timedelta(hours=3)
+        back = await store.record_login_unless_blocked(login_record("o-banned", now=after))
+        assert back.user is not None and back.previous == banned
+        pending, _, _ = await login(store, "o-pending")
+        await store.update_user(pending.id, {"deletion_due_at": after}, NOW)
+        kept = await store.record_login_unless_blocked(login_record("o-pending", now=soon))
+        assert kept.user is not None and kept.user.id == pending.id
+
     async def test_openids_are_case_sensitive_and_per_app(self, store: Any) -> None:
         ids = {
             (await login(store, "oAbC"))[0].id,

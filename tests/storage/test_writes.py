@@ -140,3 +140,74 @@ async def test_postgres_login_statement_is_built_once_per_profile(
     user, created = await store.record_login(login_record("o-p", profile=dict(profile)))
     assert created and user.nickname == profile.get("nickname")
     await engine.dispose()
+
+
+async def test_a_postgres_first_login_links_its_person_in_the_same_statement(
+    postgres_url: str,
+) -> None:
+    """The founder of a UnionID gets a person of its own id, a user of another app with it
+    joins that person, in the login's one statement; where the statement cannot decide (a
+    merged person, a user that already existed) ``person_id`` comes back as it was, and
+    ``link_person`` settles it as before. No person is made for a login without UnionID
+    or for a user that existed."""
+    from .test_store_contract import OTHER_APPID
+
+    engine = await emptied(postgres_url)
+    store = SqlStore(engine)
+    statements: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _seen(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    founder, _ = await store.record_login(login_record("o-a", unionid="u-1"))
+    joiner, _ = await store.record_login(login_record("o-b", appid=OTHER_APPID, unionid="u-1"))
+    assert len(statements) == 2
+    assert (founder.person_id, joiner.person_id) == (founder.id, founder.id)
+    assert {u.id for u in await store.person_users(founder.id)} == {founder.id, joiner.id}
+
+    plain, _ = await store.record_login(login_record("o-c"))
+    assert plain.person_id is None
+    again = dataclasses.replace(login_record("o-c", unionid="u-2"), new_user_id="other")
+    existing, created = await store.record_login(again)
+    assert not created and existing.person_id is None  # left to link_person
+    assert (await store.link_person(existing.id, "u-2", NOW)).person_id == existing.id
+
+    # A merged person is a chain to follow: not in the statement.
+    other, _ = await store.record_login(login_record("o-d", unionid="u-3"))
+    await store.set_person([other.id], founder.id, merged=other.id, now=NOW)
+    late, _ = await store.record_login(login_record("o-e", appid=OTHER_APPID, unionid="u-3"))
+    assert late.person_id is None
+    assert (await store.link_person(late.id, "u-3", NOW)).person_id == founder.id
+    async with engine.connect() as conn:
+        from sqlalchemy import func, select
+
+        from wxauth.storage.tables import persons
+
+        count = (await conn.execute(select(func.count()).select_from(persons))).scalar_one()
+    assert count == 3  # u-1, u-2, u-3: one each
+    await engine.dispose()
+
+
+async def test_a_postgres_guarded_login_is_one_statement(postgres_url: str) -> None:
+    """The read before a login (is the user disabled, or due for deletion?) happens in the
+    login's statement: one round trip, whether it writes or, for a blocked user, not."""
+    engine = await emptied(postgres_url)
+    store = SqlStore(engine)
+    statements: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _seen(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    first = await store.record_login_unless_blocked(login_record("o-1", unionid="u-1"))
+    again = await store.record_login_unless_blocked(login_record("o-1", unionid="u-1"))
+    assert len(statements) == 2
+    assert first.created and first.user is not None and first.user.person_id == first.user.id
+    assert again.previous == first.user and not again.created
+    await store.disable_user(first.user.id, reason="spam", ends_at=None, now=NOW)
+    statements.clear()
+    blocked = await store.record_login_unless_blocked(login_record("o-1"))
+    assert len(statements) == 1 and blocked.user is None
+    assert blocked.previous is not None and blocked.previous.status == "disabled"
+    await engine.dispose()

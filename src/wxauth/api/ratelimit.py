@@ -104,7 +104,8 @@ class RateLimiter:
     async def _read(self, scope: str, key: str, index: int) -> int:
         if self._redis is not None and self._health.usable():
             try:
-                value = await self._redis.get(f"{self._prefix}rl:{scope}:{index}:{key}")
+                name = f"{self._prefix}rl:{scope}:{index}:{key}"
+                value = await self._health.ask(self._redis.get(name))
             except Exception as exc:  # refused, reset or timed out
                 self._health.failed(exc)
             else:
@@ -121,7 +122,7 @@ class RateLimiter:
                 async with self._redis.pipeline(transaction=True) as pipe:
                     pipe.incr(name)
                     pipe.expire(name, self.window + 1)
-                    count, _ = await pipe.execute()
+                    count, _ = await self._health.ask(pipe.execute())
             except Exception as exc:  # refused, reset or timed out
                 self._health.failed(exc)
             else:

@@ -28,6 +28,7 @@ from wxauth.core.models import (
     ENDED_REVOKED,
     AccountEvent,
     App,
+    GuardedLogin,
     LoginEvent,
     LoginRecord,
     Session,
@@ -204,6 +205,12 @@ class CachedStore:
         if not created:
             await self.cache.forget_user(user.id)
         return user, created
+
+    async def record_login_unless_blocked(self, record: LoginRecord) -> GuardedLogin:
+        done = await self.store.record_login_unless_blocked(record)
+        if done.user is not None and not done.created:
+            await self.cache.forget_user(done.user.id)
+        return done
 
     async def update_user(self, user_id: str, changes: dict[str, Any], now: datetime) -> User:
         try:

@@ -27,12 +27,14 @@ from wxauth.core.models import (
     USER_DISABLED,
     AccountEvent,
     App,
+    GuardedLogin,
     LoginEvent,
     LoginRecord,
     Session,
     SigningKey,
     User,
 )
+from wxauth.core.ports import login_unless_blocked
 from wxauth.errors import NotFound
 
 
@@ -50,6 +52,9 @@ class MemoryStore:
         self.persons: dict[str, tuple[str | None, str | None]] = {}
         self.tickets: dict[str, tuple[str, datetime]] = {}
         self.signing_keys: list[SigningKey] = []
+
+    async def record_login_unless_blocked(self, record: LoginRecord) -> GuardedLogin:
+        return await login_unless_blocked(self, record)
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
         async with self._lock:

@@ -155,6 +155,23 @@ class LoginRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class GuardedLogin:
+    """What a login that minds the user's standing found and wrote
+    (:meth:`~wxauth.core.ports.Store.record_login_unless_blocked`)."""
+
+    previous: User | None  # the user as they were before this login; None for a first one
+    user: User | None  # as written; None when ``previous`` may not log in (nothing written)
+    created: bool
+
+
+def blocks_login(user: User, now: datetime) -> bool:
+    """Whether ``user`` may not log in at ``now``: disabled, or their deletion is due (a
+    due deletion is carried out first, and the login then makes a new user)."""
+    due = user.deletion_due_at is not None and user.deletion_due_at <= now
+    return due or user.is_disabled(now)
+
+
+@dataclass(frozen=True, slots=True)
 class LoginEvent:
     """One login attempt, for the audit trail: its outcome, never the code or the token."""
 

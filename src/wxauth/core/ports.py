@@ -11,11 +11,13 @@ from wxauth.core.models import (
     ENDED_REVOKED,
     AccountEvent,
     App,
+    GuardedLogin,
     LoginEvent,
     LoginRecord,
     Session,
     SigningKey,
     User,
+    blocks_login,
 )
 
 Clock = Callable[[], datetime]
@@ -50,6 +52,13 @@ class Store(Protocol):
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
         """Upsert the user, store the session_key, create the session; return (user, created)."""
+        ...
+
+    async def record_login_unless_blocked(self, record: LoginRecord) -> GuardedLogin:
+        """:meth:`record_login`, unless the user exists and may not log in at the session's
+        ``created_at`` (:func:`~wxauth.core.models.blocks_login`): then nothing is written.
+        Either way, the user as they were before comes back (a store may do all of it in
+        one round trip; :func:`login_unless_blocked` reads first)."""
         ...
 
     async def find_session(self, token_hash: str) -> tuple[Session, User] | None: ...
@@ -266,3 +275,12 @@ class Store(Protocol):
     async def get_component_ticket(self, component_appid: str) -> tuple[str, datetime] | None:
         """The newest ticket's ciphertext and when it came."""
         ...
+
+
+async def login_unless_blocked(store: Store, record: LoginRecord) -> GuardedLogin:
+    """:meth:`Store.record_login_unless_blocked` as a read, then the write."""
+    previous = await store.find_user(record.appid, record.openid)
+    if previous is not None and blocks_login(previous, record.session.created_at):
+        return GuardedLogin(previous, None, created=False)
+    user, created = await store.record_login(record)
+    return GuardedLogin(previous, user, created)

@@ -29,9 +29,9 @@ from wxauth.core.models import (
 from wxauth.core.ports import Clock, PlatformLogin, Store, WeChatGateway, WeChatSessionLike
 from wxauth.core.proof import Proof, verified_profile
 from wxauth.core.session_keys import SessionKeys
-from wxauth.core.sessions import check_user
+from wxauth.core.sessions import check_user, disabled_error
 from wxauth.core.tokens import SessionPolicy, new_token
-from wxauth.errors import InvalidCode, ServerMisconfigured, WxAuthError
+from wxauth.errors import AccountDisabled, InvalidCode, ServerMisconfigured, WxAuthError
 
 log = logging.getLogger(__name__)
 
@@ -163,13 +163,6 @@ class WxAuth:
         if proof is not None:  # checked before anything is written
             profile_update = verified_profile(proof, wx.session_key, appid=appid, openid=wx.openid)
         now = self._clock()
-        existing = await self._store.find_user(appid, wx.openid)
-        if existing is not None:
-            if existing.deletion_due_at is not None and existing.deletion_due_at <= now:
-                # Due but not yet swept: erased now, and this login makes a new user.
-                await self._accounts.erase(existing.id, actor="system")
-            else:
-                check_user(existing, now)
         token = new_token()
         # The user id is not known until the store has upserted the user, in the same
         # transaction that saves this session and the event: it fills them in.
@@ -185,11 +178,24 @@ class WxAuth:
             profile=changes,
             event=LoginEvent(now, "ok", appid, None, client.ip, wechat_ms=timing.wechat_ms),
         )
-        user, created = await self._store.record_login(record)
+        done = await self._store.record_login_unless_blocked(record)
+        existing = done.previous
+        if done.user is None and existing is not None:  # nothing written
+            if existing.deletion_due_at is not None and existing.deletion_due_at <= now:
+                # Due but not yet swept: erased now, and this login makes a new user.
+                await self._accounts.erase(existing.id, actor="system")
+                done = await self._store.record_login_unless_blocked(record)
+                existing = None
+            else:
+                check_user(existing, now)
+        if done.user is None:  # disabled meanwhile, by another process
+            raise disabled_error(done.previous) if done.previous else AccountDisabled()
+        user, created = done.user, done.created
         if wx.unionid and (
-            existing is None or existing.unionid != wx.unionid or user.person_id is None
+            user.person_id is None or (existing is not None and existing.unionid != wx.unionid)
         ):
-            # One person across the owner's apps, also for a user first seen without one.
+            # One person across the owner's apps, also for a user first seen without one (a
+            # store may have linked a user it created in the login's own write already).
             user = await self._store.link_person(user.id, wx.unionid, now)
         user = await self._accounts.after_login(user, record.session, client.ip)
         log.info("login appid=%s user=%s new=%s", appid, user.id, created)

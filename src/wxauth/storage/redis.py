@@ -12,15 +12,18 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 
-REDIS_TIMEOUT_S = 0.5  # a command Redis does not answer in this time counts as an outage
+REDIS_TIMEOUT_S = 0.5  # unanswered this long by a responsive process: Redis counts as down
+REDIS_SOCKET_TIMEOUT_S = 2.0  # the backstop: no command waits longer, however busy the process
 POOL_WAIT_S = 2.0  # how long a caller waits for a free connection when all are busy
 
 
 def create_redis(url: str, *, pool_size: int = 64) -> Redis:
     """A client on a bounded pool of ``pool_size`` connections. When all are in use a caller
     waits (up to :data:`POOL_WAIT_S`) for one to come free instead of failing: load must not
-    look like an outage. A hung Redis costs one :data:`REDIS_TIMEOUT_S`, after which its
-    users do without it for a while (:class:`~wxauth.storage.redis_health.RedisHealth`)."""
+    look like an outage. A hung Redis costs one :data:`REDIS_TIMEOUT_S` to those who ask
+    through :meth:`~wxauth.storage.redis_health.RedisHealth.ask` (more while the process's
+    own event loop runs late, never more than :data:`REDIS_SOCKET_TIMEOUT_S`), after which
+    they do without it for a while."""
     try:
         from redis.asyncio import BlockingConnectionPool, Redis
     except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -33,7 +36,7 @@ def create_redis(url: str, *, pool_size: int = 64) -> Redis:
         timeout=POOL_WAIT_S,
         decode_responses=False,
         health_check_interval=30,
-        socket_timeout=REDIS_TIMEOUT_S,
-        socket_connect_timeout=REDIS_TIMEOUT_S,
+        socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+        socket_connect_timeout=REDIS_SOCKET_TIMEOUT_S,
     )
     return Redis.from_pool(pool)  # the client owns the pool and closes it

@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -177,7 +178,7 @@ class RedisSessionCache:
             return False
         if self.health.outages != self._outages_seen:
             outages = self.health.outages
-            await self._redis.incr(self._epoch_key)
+            await self.health.ask(self._redis.incr(self._epoch_key))
             self._outages_seen = outages
             self.local.clear()
             log.info("session cache: entries from before the Redis outage retired")
@@ -191,8 +192,10 @@ class RedisSessionCache:
         try:
             if not await self._trusted():
                 return None
-            raw = await self._get(
-                keys=[self._key("s", token_hash), self._epoch_key], args=[self._key("u", "")]
+            raw = await self.health.ask(
+                self._get(
+                    keys=[self._key("s", token_hash), self._epoch_key], args=[self._key("u", "")]
+                )
             )
         except self._errors as exc:
             self.health.failed(exc)
@@ -218,7 +221,7 @@ class RedisSessionCache:
         ]
         try:
             if await self._trusted():
-                await self._put(keys=keys, args=args)
+                await self.health.ask(self._put(keys=keys, args=args))
                 self.health.succeeded()
         except self._errors as exc:
             self.health.failed(exc)
@@ -241,7 +244,7 @@ class RedisSessionCache:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.set(self._key(kind, ident), TOMBSTONE, px=TOMBSTONE_TTL_MS)
                 pipe.publish(self.channel, f"{kind}:{ident}")
-                await pipe.execute()
+                await self.health.ask(pipe.execute())
         except self._errors as exc:
             self.health.failed(exc)
             return
@@ -293,16 +296,31 @@ class RedisSessionCache:
         self.local.clear()
 
 
+# The first claim of a key wins: a claim returns nothing when it set the key, otherwise the
+# value that holds it. Each claim carries a value of its own, so a claim retried after its
+# answer was lost (a timeout) recognises itself instead of taking itself for a replay.
+CLAIM_TRIES = 2  # one more ask when the first answer was lost to load
+CLAIM_SCRIPT = """
+local held = redis.call('GET', KEYS[1])
+if held then return held end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
+
+
 class RedisCodeGuard:
-    """:class:`~wxauth.core.codes.CodeGuard` on ``SET NX``: the first claim wins for five
-    minutes. While Redis is down it lets the login through: the process's own guard still
-    holds, and WeChat itself refuses a code used twice (40163)."""
+    """:class:`~wxauth.core.codes.CodeGuard` on Redis: the first claim wins for five
+    minutes. A claim whose answer is lost to this process's own load is asked again (it is
+    idempotent); while Redis is really down the guard lets the login through: the process's
+    own guard still holds, and WeChat itself refuses a code used twice (40163)."""
 
     def __init__(self, redis: Redis, *, prefix: str, health: RedisHealth | None = None) -> None:
         self._redis = redis
         self._prefix = prefix
         self.health = health or RedisHealth()
         self._errors = _redis_errors()
+        self._claim = redis.register_script(CLAIM_SCRIPT)
+        self.passed = 0  # logins let through unguarded (Redis down, or no answer in time)
 
     def __repr__(self) -> str:
         return f"RedisCodeGuard(prefix={self._prefix!r})"
@@ -311,20 +329,27 @@ class RedisCodeGuard:
         return f"{self._prefix}code:{code_fingerprint(appid, code)}"
 
     async def claim(self, appid: str, code: str) -> bool:
-        if not self.health.usable():
-            return True
-        try:
-            won = await self._redis.set(self._key(appid, code), b"1", nx=True, ex=CODE_CLAIM_TTL_S)
-        except self._errors as exc:
-            self.health.failed(exc)
-            return True
-        self.health.succeeded()
-        return bool(won)
+        mine = secrets.token_bytes(12)
+        keys = [self._key(appid, code)]
+        args: list[bytes | int] = [mine, CODE_CLAIM_TTL_S]
+        for _ in range(CLAIM_TRIES):
+            if not self.health.usable():
+                break
+            try:
+                held = await self.health.ask(self._claim(keys=keys, args=args))
+            except self._errors as exc:
+                if self.health.failed(exc):
+                    break  # down: let it through, as logged once for the outage
+                continue  # this process was too busy to read the answer: ask again
+            self.health.succeeded()
+            return held is None or held == mine
+        self.passed += 1
+        return True
 
     async def release(self, appid: str, code: str) -> None:
         if not self.health.usable():
             return
         try:
-            await self._redis.delete(self._key(appid, code))
+            await self.health.ask(self._redis.delete(self._key(appid, code)))
         except self._errors as exc:
             self.health.failed(exc)

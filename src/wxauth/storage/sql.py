@@ -22,12 +22,14 @@ from wxauth.core.models import (
     USER_DISABLED,
     AccountEvent,
     App,
+    GuardedLogin,
     LoginEvent,
     LoginRecord,
     Session,
     SigningKey,
     User,
 )
+from wxauth.core.ports import login_unless_blocked
 from wxauth.errors import NotFound
 from wxauth.storage import insights_sql
 from wxauth.storage.boundary import translated
@@ -125,6 +127,11 @@ class SqlStore:
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
         return await self.writes.record_login(record)
+
+    async def record_login_unless_blocked(self, record: LoginRecord) -> GuardedLogin:
+        if self.writes.guarded_login is not None:
+            return await self.writes.guarded_login(record)
+        return await login_unless_blocked(self, record)
 
     async def find_session(self, token_hash: str) -> tuple[Session, User] | None:
         row: Row[Any] | Mapping[str, Any] | None = None

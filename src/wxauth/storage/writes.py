@@ -18,7 +18,7 @@ a method each so that a dialect can do them its own fastest way:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -26,7 +26,7 @@ from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from wxauth.core.models import LoginEvent, LoginRecord, User
+from wxauth.core.models import GuardedLogin, LoginEvent, LoginRecord, User
 from wxauth.storage.boundary import translated
 from wxauth.storage.login_sql import LoginStatements
 from wxauth.storage.tables import USER_COLUMNS, login_events, sessions, users
@@ -59,6 +59,10 @@ class Writes(Protocol):
     async def touch_session(
         self, token_hash: str, last_seen_at: datetime, idle_expires_at: datetime
     ) -> None: ...
+
+    # A login minding the user's standing in one round trip, where the dialect can (see
+    # :meth:`~wxauth.core.ports.Store.record_login_unless_blocked`); None: read, then write.
+    guarded_login: Callable[[LoginRecord], Awaitable[GuardedLogin]] | None
 
     def close(self) -> None:
         """Release what this holds besides the engine (a writer thread)."""
@@ -142,6 +146,8 @@ def write_logins(
 
 class TransactionWrites:
     """Each write its own transaction through the async engine (``run_sync``)."""
+
+    guarded_login: Callable[[LoginRecord], Awaitable[GuardedLogin]] | None = None
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine

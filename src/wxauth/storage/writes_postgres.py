@@ -3,10 +3,13 @@
 A login upserts the user (returning its row), saves the session_key, inserts the session and
 the event. Here that is one statement of data-modifying CTEs: the session and the event take
 the user's id from the upsert's ``RETURNING``, so nothing waits for an answer before the
-next write. One statement is atomic by itself, so it runs outside an explicit transaction
-(SQLAlchemy's asyncpg adapter then sends no ``BEGIN`` and no ``COMMIT``); asyncpg prepares it
-once per connection and keeps it (its statement cache), so later logins send only the
-values. The statement is built once per set of profile columns a login carries.
+next write. A first login that brings a UnionID also links the new user to its person in
+the same statement: the first user of a UnionID founds the person (its own id), a later one
+joins it (see :func:`login_statement`). One statement is atomic by itself, so it runs
+outside an explicit transaction (SQLAlchemy's asyncpg adapter then sends no ``BEGIN`` and
+no ``COMMIT``); asyncpg prepares it once per connection and keeps it (its statement
+cache), so later logins send only the values. The statement is built once per set of
+profile columns a login carries.
 
 Everything else runs in a transaction as on the other databases
 (:class:`~wxauth.storage.writes.TransactionWrites`).
@@ -18,14 +21,31 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, bindparam, select, update
+from sqlalchemy import (
+    Executable,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    null,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from wxauth.core.models import LoginRecord, User
+from wxauth.core.models import USER_DISABLED, GuardedLogin, LoginRecord, User
 from wxauth.storage.boundary import translated
 from wxauth.storage.login_sql import _changes
-from wxauth.storage.tables import USER_COLUMNS, login_events, sessions, users, wechat_sessions
+from wxauth.storage.tables import (
+    USER_COLUMNS,
+    login_events,
+    persons,
+    sessions,
+    users,
+    wechat_sessions,
+)
 from wxauth.storage.writes import TransactionWrites, event_values, user_of, user_values
 
 SESSION_NAMES = tuple(c.name for c in sessions.c)
@@ -42,20 +62,55 @@ def _typed(prefix: str, column: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=256)
-def login_statement(profile_columns: tuple[str, ...], with_event: bool) -> Executable:
-    """One statement for a whole login that also sets ``profile_columns`` (sorted)."""
+def login_statement(
+    profile_columns: tuple[str, ...],
+    with_event: bool,
+    link_person: bool = False,
+    guarded: bool = False,
+) -> Executable:
+    """One statement for a whole login that also sets ``profile_columns`` (sorted).
+
+    With ``link_person`` (the login brings a UnionID), a user this login creates gets its
+    person at once: when no user had this UnionID, a person row with the new user's id (the
+    founder, as :meth:`~wxauth.storage.sql.SqlStore.link_person` makes it); otherwise the
+    existing person, unless that one was merged into another (a chain to follow) or was
+    founded by a racing login not yet committed (this statement cannot see it). In those
+    rare cases, and for users that already existed, ``person_id`` comes back as it was and
+    the caller links through ``link_person``.
+
+    ``guarded``: nothing is written for an existing user who may not log in now (disabled,
+    or their deletion due: :func:`~wxauth.core.models.blocks_login`, here in SQL), and the
+    user's row as it was before the login comes back beside the written one (``p_``
+    columns), from the statement's snapshot: one round trip where a read and a write were
+    two."""
     fixed = ("id", "appid", "openid", "unionid", "created_at", "updated_at", "last_login_at")
     user_names = (*fixed, *profile_columns)
-    upsert = postgresql.insert(users).values({n: _typed("u_", users.c[n]) for n in user_names})
+    values: dict[str, Any] = {n: _typed("u_", users.c[n]) for n in user_names}
+    ctes: list[Any] = []
+    if link_person:
+        founded = _found_person().cte("login_person")
+        joined = select(persons.c.id).where(
+            persons.c.unionid == _typed("u_", users.c.unionid), persons.c.merged_into.is_(None)
+        )
+        values["person_id"] = func.coalesce(
+            select(founded.c.id).scalar_subquery(), joined.scalar_subquery()
+        )
+        ctes.append(founded)
+    upsert = postgresql.insert(users).values(values)
     upsert = upsert.on_conflict_do_update(
-        index_elements=["appid", "openid"], set_=_changes(upsert.excluded, profile_columns)
+        index_elements=["appid", "openid"],
+        set_=_changes(upsert.excluded, profile_columns),
+        where=_may_log_in() if guarded else None,
     )
     user = upsert.returning(*USER_COLUMNS).cte("login_user")
-    key = postgresql.insert(wechat_sessions).values(
-        appid=_typed("u_", users.c.appid),
-        openid=_typed("u_", users.c.openid),
-        session_key_enc=_typed("k_", wechat_sessions.c.session_key_enc),
-        updated_at=_typed("u_", users.c.created_at),
+    key_values = select(
+        user.c.u_appid,
+        user.c.u_openid,
+        _typed("k_", wechat_sessions.c.session_key_enc),
+        _typed("u_", users.c.created_at),
+    )
+    key = postgresql.insert(wechat_sessions).from_select(
+        ["appid", "openid", "session_key_enc", "updated_at"], key_values
     )
     key = key.on_conflict_do_update(
         index_elements=["appid", "openid"],
@@ -73,7 +128,7 @@ def login_statement(profile_columns: tuple[str, ...], with_event: bool) -> Execu
             )
         ),
     )
-    ctes = [key.cte("login_key"), session.cte("login_session")]
+    ctes += [key.cte("login_key"), session.cte("login_session")]
     if with_event:
         event = login_events.insert().from_select(
             list(EVENT_NAMES),
@@ -85,7 +140,51 @@ def login_statement(profile_columns: tuple[str, ...], with_event: bool) -> Execu
             ),
         )
         ctes.append(event.cte("login_event"))
-    return select(user).add_cte(*ctes)
+    if not guarded:
+        return select(user).add_cte(*ctes)
+    before = select(*PREVIOUS_COLUMNS).where(
+        users.c.appid == _typed("u_", users.c.appid),
+        users.c.openid == _typed("u_", users.c.openid),
+    )
+    previous = before.cte("login_previous")
+    both = previous.join(user, true(), full=True)
+    return select(previous, user).select_from(both).add_cte(*ctes)
+
+
+PREVIOUS_COLUMNS = [c.label(f"p_{c.name}") for c in users.c]
+
+
+def _may_log_in() -> Any:
+    """:func:`~wxauth.core.models.blocks_login`, negated, on the stored row (at the
+    login's time, ``u_created_at``)."""
+    now = _typed("u_", users.c.created_at)
+    disabled = (users.c.status == USER_DISABLED) & (
+        users.c.disabled_ends_at.is_(None) | (users.c.disabled_ends_at > now)
+    )
+    due = users.c.deletion_due_at.is_not(None) & (users.c.deletion_due_at <= now)
+    return ~(disabled | due)
+
+
+def _found_person() -> Any:
+    """The person a first login of a UnionID founds: inserted only while no user of this
+    (appid, openid) exists and no person holds the UnionID (a racing founder's row makes it
+    do nothing, after waiting for that one to commit)."""
+    no_user_yet = ~exists(
+        select(literal_column("1")).where(
+            users.c.appid == _typed("u_", users.c.appid),
+            users.c.openid == _typed("u_", users.c.openid),
+        )
+    )
+    row = select(
+        _typed("u_", users.c.id),
+        _typed("u_", users.c.unionid),
+        null(),
+        _typed("u_", users.c.created_at),
+    ).where(no_user_yet)
+    insert = postgresql.insert(persons).from_select(
+        ["id", "unionid", "merged_into", "created_at"], row
+    )
+    return insert.on_conflict_do_nothing(index_elements=["unionid"]).returning(persons.c.id)
 
 
 def login_values(record: LoginRecord) -> dict[str, Any]:
@@ -104,6 +203,10 @@ def login_values(record: LoginRecord) -> dict[str, Any]:
 class PostgresWrites(TransactionWrites):
     """:class:`~wxauth.storage.writes.Writes` on PostgreSQL."""
 
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.guarded_login = self._guarded_login
+
     async def _alone(self, statement: Executable, values: dict[str, Any]) -> Any:
         """Run one statement on its own (atomic by itself): one round trip."""
         with translated():
@@ -112,10 +215,26 @@ class PostgresWrites(TransactionWrites):
                 return await conn.execute(statement, values)
 
     async def record_login(self, record: LoginRecord) -> tuple[User, bool]:
-        statement = login_statement(tuple(sorted(record.profile)), record.event is not None)
+        statement = login_statement(
+            tuple(sorted(record.profile)), record.event is not None, record.unionid is not None
+        )
         result = await self._alone(statement, login_values(record))
         user = user_of(result.one())
         return user, user.id == record.new_user_id
+
+    async def _guarded_login(self, record: LoginRecord) -> GuardedLogin:
+        statement = login_statement(
+            tuple(sorted(record.profile)),
+            record.event is not None,
+            record.unionid is not None,
+            guarded=True,
+        )
+        row = (await self._alone(statement, login_values(record))).one()._mapping
+        previous = None if row["p_id"] is None else _user_from(row, "p_")
+        if row["u_id"] is None:
+            return GuardedLogin(previous, None, created=False)
+        user = user_of(row)
+        return GuardedLogin(previous, user, created=user.id == record.new_user_id)
 
     async def touch_session(
         self, token_hash: str, last_seen_at: datetime, idle_expires_at: datetime
@@ -126,3 +245,7 @@ class PostgresWrites(TransactionWrites):
 
 async def _autocommit(conn: AsyncConnection) -> AsyncConnection:
     return await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _user_from(row: Any, prefix: str) -> User:
+    return User(**{c.name: row[f"{prefix}{c.name}"] for c in users.c})

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
-from wxauth.core.models import LoginRecord, User
+from wxauth.core.models import GuardedLogin, LoginRecord, User
 from wxauth.storage.boundary import translated
 from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.login_sql import LoginStatements
@@ -201,6 +201,9 @@ def _touch_batch(conn: Connection, batch: list[dict[str, Any]]) -> list[None]:
 class SqliteWrites:
     """:class:`~wxauth.storage.writes.Writes` on a SQLite file: every write in the writer
     thread, grouped with the others queued meanwhile, in turn with the other processes."""
+
+    # The read before a login is a local one here.
+    guarded_login: Callable[[LoginRecord], Awaitable[GuardedLogin]] | None = None
 
     def __init__(self, thread_engine: Engine) -> None:
         self.engine = thread_engine

@@ -53,7 +53,7 @@ async def _redis_state(state: ApiState) -> str:
     if redis is None or not health.usable():
         return "degraded"
     try:
-        await redis.ping()
+        await health.ask(redis.ping())
     except Exception as exc:  # refused, reset or timed out: Redis is sick, we are not
         health.failed(exc)
         return "degraded"
