@@ -12,7 +12,6 @@ import binascii
 import ipaddress
 import itertools
 import os
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from wxauth.core.apps import APPID as APPID  # re-exported: the appid's form is the core's
+from wxauth.core.apps import check_appid as check_appid
 from wxauth.errors import InvalidEncodingAESKey, ServerMisconfigured
 from wxauth.platform import PlatformConfig
 from wxauth.wechat.component_crypto import aes_key
@@ -34,10 +35,6 @@ from wxauth.wechat.component_crypto import aes_key
 DAY = 86_400
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./wxauth.db"
 WECHAT_BASE_URL = "https://api.weixin.qq.com"
-
-
-# A mini program's appid: "wx" and 16 hexadecimal digits (as the WeChat console shows it).
-APPID = re.compile(r"wx[0-9a-f]{16}", re.IGNORECASE)
 
 # WXAUTH_* variables that are not Settings fields but are read by something else: the config
 # file's name, and the integrations' VerifierSettings (another backend's process).
@@ -52,15 +49,6 @@ OTHER_ENV_NAMES = frozenset(
 
 class ConfigFileError(ServerMisconfigured):
     """The TOML file named by WXAUTH_CONFIG is missing, not TOML, or names unknown keys."""
-
-
-def check_appid(appid: str) -> str:
-    if not APPID.fullmatch(appid):
-        raise ValueError(
-            f"{appid!r} is not an appid: an appid is wx and 16 hexadecimal digits "
-            "(e.g. wx0123456789abcdef)"
-        )
-    return appid
 
 
 def parse_app(spec: str) -> tuple[str, str]:

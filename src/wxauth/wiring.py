@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wxauth.config import Settings
 from wxauth.core.access_jwt import AccessJwts
 from wxauth.core.accounts import Accounts
+from wxauth.core.app_admin import AppAdmin
 from wxauth.core.apps import AppRegistry, RegistrySecrets
 from wxauth.core.avatar import AvatarRules, Avatars, AvatarStorage
 from wxauth.core.cache import CachedStore, LocalSessionCache, SessionCache
@@ -186,6 +187,18 @@ class Wiring:
         seconds, plus those of ``WXAUTH_APPS`` (whose secrets win)."""
         return AppRegistry(
             self.store, seed=app_secrets(self.settings), ttl=self.settings.app_registry_ttl
+        )
+
+    @cached_property
+    def app_admin(self) -> AppAdmin:
+        """Changes to the registry (``wxauth apps``, the console): the at-rest keyring only
+        when a secret is stored."""
+        return AppAdmin(
+            store=self.store,
+            registry=self.registry,
+            keyring=lambda: self.keyring,
+            clock=self.clock,
+            seeded=self.settings.apps,
         )
 
     @cached_property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -80,17 +81,30 @@ async def test_the_secret_comes_from_a_file_never_argv(settings: Settings, tmp_p
     assert empty.exit_code == 2 and "secret" in empty.output
 
 
-async def test_disable_enable_rotate_and_remove(live: Harness, settings: Settings) -> None:
+async def test_disable_ends_the_sessions_then_enable_rotate_and_remove(
+    live: Harness, settings: Settings
+) -> None:
     await wxauth(settings, "apps", "add", OTHER_APPID, stdin=OTHER_SECRET)
     await asyncio.sleep(0.1)
     token = (await login(live, "bob", OTHER_APPID)).json()["token"]
-    assert (await wxauth(settings, "apps", "disable", OTHER_APPID)).exit_code == 0
-    await asyncio.sleep(0.1)
+    assert (await live.api.get("/v1/me", headers=bearer(token))).status_code == 200
+    disabled = await wxauth(settings, "apps", "disable", OTHER_APPID, "--reason", "合同到期")
+    assert disabled.exit_code == 0 and "1 sessions ended" in disabled.output
+    started = time.monotonic()
+    while (await live.api.get("/v1/me", headers=bearer(token))).status_code == 200:
+        assert time.monotonic() - started < 1.0, "the disabled app's token still works"
+        await asyncio.sleep(0.02)
     assert (await live.api.get("/v1/me", headers=bearer(token))).status_code == 403
     assert (await login(live, "bob", OTHER_APPID)).status_code == 403
+    assert (await stored(settings, OTHER_APPID)).disabled_reason == "合同到期"
     assert (await wxauth(settings, "apps", "enable", OTHER_APPID)).exit_code == 0
-    await asyncio.sleep(0.1)
-    assert (await live.api.get("/v1/me", headers=bearer(token))).status_code == 200
+    # the session ended with the disabling: enabling the app does not bring it back (once
+    # the server's in-process session cache, at most a second old, has let it go)
+    started = time.monotonic()
+    while (await live.api.get("/v1/me", headers=bearer(token))).status_code != 401:
+        assert time.monotonic() - started < 1.5, "the ended session came back"
+        await asyncio.sleep(0.05)
+    token = (await login(live, "bob", OTHER_APPID)).json()["token"]
     rotated = await wxauth(settings, "apps", "rotate-secret", OTHER_APPID, stdin="wrong-secret")
     assert rotated.exit_code == 0
     await asyncio.sleep(0.1)
@@ -104,6 +118,18 @@ async def test_disable_enable_rotate_and_remove(live: Harness, settings: Setting
     assert (await wxauth(settings, "apps", "disable", APPID)).exit_code == 0
     await asyncio.sleep(0.1)
     assert (await login(live, "alice", APPID)).status_code == 403
+
+
+async def test_refused_changes_are_one_line_and_change_nothing(settings: Settings) -> None:
+    unknown = await wxauth(settings, "apps", "disable", OTHER_APPID)
+    assert unknown.exit_code == 2 and f"no app {OTHER_APPID}" in unknown.output.lower()
+    crossed = await wxauth(settings, "apps", "add", OTHER_APPID, "--idle-ttl", "7200",
+                           "--max-ttl", "3600", stdin=OTHER_SECRET)  # fmt: skip
+    assert crossed.exit_code == 2 and "must not exceed" in crossed.output
+    assert await stored(settings, OTHER_APPID) is None
+    seeded = await wxauth(settings, "apps", "rotate-secret", APPID, stdin="another-secret")
+    assert seeded.exit_code == 2 and "WXAUTH_APPS" in seeded.output
+    assert await stored(settings, APPID) is None
 
 
 async def test_users_merge_dry_run_merge_and_undo(

@@ -47,6 +47,27 @@ class OperatorStoreContract:
             ("运维 ops", "admin", "hash-1"),
         ]
 
+    async def test_an_operator_is_removed_with_their_sessions_not_their_events(
+        self, store: Any
+    ) -> None:
+        await store.add_operator(Operator("ops", "admin", "hash-1", None, NOW))
+        await store.add_operator(Operator("bob", "viewer", "hash-2", None, NOW))
+        await store.add_operator_session(session("a" * 64))
+        await store.add_operator_session(session("b" * 64, operator="bob"))
+        await store.add_operator_event(OperatorEvent(NOW, "ops", "sign_in"))
+        assert await store.remove_operator("ops") is True
+        assert await store.remove_operator("ops") is False
+        assert await store.get_operator("ops") is None
+        assert await store.find_operator_session("a" * 64) is None
+        assert await store.find_operator_session("b" * 64) is not None
+        assert [o.name for o in await store.list_operators()] == ["bob"]
+        assert [e.action for e in await store.list_operator_events(limit=5)] == ["sign_in"]
+
+    async def test_disabled_at_round_trips(self, store: Any) -> None:
+        await store.add_operator(Operator("ops", "admin", "hash-1", None, NOW, disabled_at=NOW))
+        found = await store.get_operator("ops")
+        assert found is not None and found.disabled_at == NOW and not found.can_write
+
     async def test_sessions_are_found_touched_and_ended(self, store: Any) -> None:
         await store.add_operator_session(session("a" * 64))
         await store.add_operator_session(session("b" * 64))

@@ -752,6 +752,57 @@ class StoreContract(WebhookContract):
         assert await store.count_live_sessions(NOW, appid=APPID) == 1
         assert await store.count_live_sessions(live.idle_expires_at) == 0
 
+    async def test_latency_counts_per_bucket_and_milliseconds(self, store: Any) -> None:
+        hour = datetime(2026, 3, 4, 5, tzinfo=UTC)
+        events = [
+            (hour + timedelta(minutes=1), 120, APPID),
+            (hour + timedelta(minutes=2), 120, APPID),
+            (hour + timedelta(minutes=3), 480, APPID),
+            (hour + timedelta(minutes=4), None, APPID),  # not timed: left out
+            (hour + timedelta(hours=1, minutes=5), 95, OTHER_APPID),
+            (hour - timedelta(seconds=1), 1000, APPID),  # before `since`
+        ]
+        for at, ms, appid in events:
+            await store.add_login_event(LoginEvent(at=at, result="ok", appid=appid, wechat_ms=ms))
+        counts = await store.latency_counts(hour, bucket_s=3600)
+        second = hour + timedelta(hours=1)
+        assert [(c.start, c.ms, c.count) for c in counts] == [
+            (hour, 120, 2),
+            (hour, 480, 1),
+            (second, 95, 1),
+        ]
+        assert all(c.start.tzinfo is not None for c in counts)
+        only = await store.latency_counts(hour, bucket_s=3600, appid=OTHER_APPID)
+        assert [(c.start, c.ms, c.count) for c in only] == [(second, 95, 1)]
+        found = await store.search_login_events(EventQuery(limit=10))
+        assert sorted(e.wechat_ms or 0 for e in found) == [0, 95, 120, 120, 480, 1000]
+
+    async def test_a_login_keeps_its_events_wechat_latency(self, store: Any) -> None:
+        record = dataclasses.replace(
+            login_record("o-timed"),
+            event=LoginEvent(at=NOW, result="ok", appid=APPID, wechat_ms=73),
+        )
+        user, _ = await store.record_login(record)
+        [event] = await store.list_login_events(limit=5, user_id=user.id)
+        assert (event.user_id, event.wechat_ms) == (user.id, 73)
+
+    async def test_app_counts_of_users_and_live_sessions(self, store: Any) -> None:
+        await login(store, "o-a")
+        _, _, revoked = await login(store, "o-b")
+        await login(store, "o-b")  # a second session of the same user
+        await login(store, "o-c", appid=OTHER_APPID)
+        await store.revoke_session(revoked.token_hash, NOW)
+        counts = await store.app_counts(NOW)
+        assert [(c.appid, c.users, c.live_sessions) for c in counts] == [
+            (APPID, 2, 2),
+            (OTHER_APPID, 1, 1),
+        ]
+        later = await store.app_counts(NOW + timedelta(days=400))  # every session expired
+        assert [(c.appid, c.users, c.live_sessions) for c in later] == [
+            (APPID, 2, 0),
+            (OTHER_APPID, 1, 0),
+        ]
+
     async def test_search_login_events_filters(self, store: Any) -> None:
         user, _, _ = await login(store, "o-a")
         base = NOW

@@ -279,3 +279,23 @@ async def test_a_mariadb_guarded_login_links_its_person_in_its_transaction(
     assert [r.created for r in racers].count(True) == 1
     assert len({r.user.id for r in racers if r.user is not None}) == 1
     await engine.dispose()
+
+
+async def test_a_sqlite_first_login_links_its_person_in_the_same_batch(db_path: Path) -> None:
+    """SQLite: the founder and a joiner of a UnionID each get their person in their login's
+    writer transaction (one batch each, no write after it)."""
+    from .test_store_contract import OTHER_APPID
+
+    engine = create_engine(f"sqlite+aiosqlite:///{db_path}")
+    store = SqlStore(engine)
+    assert isinstance(store.writes, SqliteWrites)
+    writer = store.writes.writer
+    before = writer.batches
+    founder, _ = await store.record_login(login_record("o-a", unionid="u-1"))
+    joiner, _ = await store.record_login(login_record("o-b", appid=OTHER_APPID, unionid="u-1"))
+    assert writer.batches == before + 2
+    assert (founder.person_id, joiner.person_id) == (founder.id, founder.id)
+    again, created = await store.record_login(login_record("o-a", unionid="u-1"))
+    assert not created and again.person_id == founder.id
+    store.writes.close()
+    await engine.dispose()

@@ -2,24 +2,28 @@
 
 Secrets are read from stdin or a file, never from the command line (where ``ps`` and shell
 history would show them), and stored encrypted with the at-rest keys. Every running process
-sees a change within ``WXAUTH_APP_REGISTRY_TTL`` seconds, without a restart.
+sees a change within ``WXAUTH_APP_REGISTRY_TTL`` seconds, without a restart. The changes are
+:class:`~wxauth.core.app_admin.AppAdmin`'s, which the console's Apps page uses too.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
 from wxauth.cli.common import fail
 from wxauth.cli.store import table, when, with_wiring
-from wxauth.config import check_appid
-from wxauth.core.apps import APP_REMOVED, disabled, enabled
-from wxauth.core.models import APP_DIRECT, APP_PLATFORM, ENDED_APP_DISABLED, App
+from wxauth.core.app_admin import AppAdmin, check_secret, checked_appid
+from wxauth.core.apps import APP_REMOVED
+from wxauth.core.models import App
+from wxauth.errors import InvalidRequest, NotFound
 from wxauth.wiring import Wiring
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Apps: add, list, show, disable, enable, rotate-secret, remove, authorize-link.",
@@ -35,9 +39,9 @@ SecretFile = Annotated[
 
 def _appid(value: str) -> str:
     try:
-        return check_appid(value)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+        return checked_appid(value)
+    except InvalidRequest as exc:
+        raise fail(exc.message) from None
 
 
 def read_secret(path: Path | None) -> str:
@@ -48,18 +52,22 @@ def read_secret(path: Path | None) -> str:
         secret = typer.prompt("App secret", hide_input=True).strip()
     else:
         secret = sys.stdin.readline().strip()
-    if not secret or len(secret) > 128 or not secret.isprintable():
-        raise fail("the app secret must be 1 to 128 printable characters")
-    return secret
+    try:
+        return check_secret(secret)
+    except InvalidRequest as exc:
+        raise fail(exc.message) from None
 
 
-async def _require(wiring: Wiring, appid: str) -> App:
-    found = await wiring.store.get_app(appid)
-    if (found is None or found.status == APP_REMOVED) and appid in wiring.settings.apps:
-        return App(appid=appid, created_at=wiring.clock())  # seeded: a row will hold its status
-    if found is None or found.status == APP_REMOVED:
-        raise fail(f"no app {appid} in the registry (wxauth apps add {appid})")
-    return found
+def administer(work: Callable[[AppAdmin], Awaitable[T]]) -> T:
+    """Run ``work`` with the registry's admin; a refused change is one ``error:`` line."""
+
+    async def run(wiring: Wiring) -> T:
+        try:
+            return await work(wiring.app_admin)
+        except (InvalidRequest, NotFound) as exc:
+            raise fail(exc.message) from None
+
+    return with_wiring(run)
 
 
 @app.command("add")
@@ -83,29 +91,13 @@ def apps_add(
 ) -> None:
     """Register a mini program (or change one): the secret comes from stdin or a file."""
     appid = _appid(appid)
-    if idle_ttl and max_ttl and idle_ttl > max_ttl:
-        raise fail("--idle-ttl must not exceed --max-ttl")
+    given = {"display_name": name, "session_idle_ttl": idle_ttl, "session_max_ttl": max_ttl,
+             "rate_limit_login": login_limit}  # fmt: skip
+    changes = {key: value for key, value in given.items() if value is not None}
     secret = None if platform else read_secret(secret_file)
-
-    async def work(wiring: Wiring) -> App:
-        now = wiring.clock()
-        old = await wiring.store.get_app(appid)
-        base = old if old is not None and old.status != APP_REMOVED else App(appid=appid)
-        record = dataclasses.replace(
-            base,
-            mode=APP_PLATFORM if platform else APP_DIRECT,
-            component_appid=platform,
-            secret_enc=wiring.keyring.encrypt(secret) if secret else base.secret_enc,
-            display_name=name if name is not None else base.display_name,
-            session_idle_ttl=idle_ttl if idle_ttl is not None else base.session_idle_ttl,
-            session_max_ttl=max_ttl if max_ttl is not None else base.session_max_ttl,
-            rate_limit_login=login_limit if login_limit is not None else base.rate_limit_login,
-            created_at=base.created_at or now,
-            updated_at=now,
-        )
-        return await wiring.store.save_app(record)
-
-    saved = with_wiring(work)
+    saved = administer(
+        lambda admin: admin.add(appid, secret=secret, platform=platform, changes=changes)
+    )
     typer.echo(f"registered app {saved.appid} ({saved.mode})")
 
 
@@ -172,26 +164,17 @@ def apps_disable(
     appid: AppId,
     reason: Annotated[str | None, typer.Option(help="Why (kept in the registry).")] = None,
 ) -> None:
-    """Disable an app: its logins answer 403 app_disabled and its tokens stop working on
-    every process within the registry's reload interval."""
-
-    async def work(wiring: Wiring) -> None:
-        found = await _require(wiring, appid)
-        await wiring.store.save_app(disabled(found, reason, wiring.clock()))
-
-    with_wiring(work)
-    typer.echo(f"disabled app {appid}")
+    """Disable an app: its logins answer 403 app_disabled, its live sessions end, and its
+    tokens stop working on every process within the registry's reload interval."""
+    ended = administer(lambda admin: admin.disable(appid, reason=reason))
+    typer.echo(f"disabled app {appid}: {ended} sessions ended")
 
 
 @app.command("enable")
 def apps_enable(appid: AppId) -> None:
-    """Enable a disabled app again (tokens it issued before work again if not expired)."""
-
-    async def work(wiring: Wiring) -> None:
-        found = await _require(wiring, appid)
-        await wiring.store.save_app(enabled(found, wiring.clock()))
-
-    with_wiring(work)
+    """Enable a disabled app again (the sessions that ended when it was disabled stay
+    ended: its users log in again)."""
+    administer(lambda admin: admin.enable(appid))
     typer.echo(f"enabled app {appid}")
 
 
@@ -199,15 +182,7 @@ def apps_enable(appid: AppId) -> None:
 def apps_rotate_secret(appid: AppId, secret_file: SecretFile = None) -> None:
     """Store a new app secret (after resetting it in the WeChat console)."""
     secret = read_secret(secret_file)
-
-    async def work(wiring: Wiring) -> None:
-        found = await _require(wiring, appid)
-        record = dataclasses.replace(
-            found, secret_enc=wiring.keyring.encrypt(secret), updated_at=wiring.clock()
-        )
-        await wiring.store.save_app(record)
-
-    with_wiring(work)
+    administer(lambda admin: admin.rotate_secret(appid, secret))
     typer.echo(f"stored a new secret for app {appid}")
 
 
@@ -219,17 +194,7 @@ def apps_remove(
     """Stop serving an app: its secret is dropped, its sessions end, its users stay."""
     if not yes:
         typer.confirm(f"Remove app {appid}? Its sessions end at once.", abort=True)
-
-    async def work(wiring: Wiring) -> int:
-        found = await _require(wiring, appid)
-        now = wiring.clock()
-        tombstone = dataclasses.replace(
-            found, status=APP_REMOVED, secret_enc=None, refresh_token_enc=None, updated_at=now
-        )
-        await wiring.store.save_app(tombstone)
-        return await wiring.store.revoke_app_sessions(appid, now, reason=ENDED_APP_DISABLED)
-
-    ended = with_wiring(work)
+    ended = administer(lambda admin: admin.remove(appid))
     typer.echo(f"removed app {appid}: {ended} sessions ended")
 
 

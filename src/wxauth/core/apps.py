@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
@@ -31,6 +32,18 @@ APP_REMOVED = "removed"
 WITHDRAWN = "unauthorized"  # the disabled_reason of an app whose merchant withdrew it
 
 Monotonic = Callable[[], float]
+
+# A mini program's appid: "wx" and 16 hexadecimal digits (as the WeChat console shows it).
+APPID = re.compile(r"wx[0-9a-f]{16}", re.IGNORECASE)
+
+
+def check_appid(appid: str) -> str:
+    if not APPID.fullmatch(appid):
+        raise ValueError(
+            f"{appid!r} is not an appid: an appid is wx and 16 hexadecimal digits "
+            "(e.g. wx0123456789abcdef)"
+        )
+    return appid
 
 
 def app_disabled(app: App) -> AppDisabled:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from wxauth.core.insights import Count, EventQuery, LoginCount
+from wxauth.core.insights import AppCounts, Count, EventQuery, LatencyCount, LoginCount
 from wxauth.core.models import (
     ENDED_REVOKED,
     AccountEvent,
@@ -350,6 +350,14 @@ class CachedStore:
 
     async def count_live_sessions(self, now: datetime, *, appid: str | None = None) -> int:
         return await self.store.count_live_sessions(now, appid=appid)
+
+    async def latency_counts(
+        self, since: datetime, *, bucket_s: int, appid: str | None = None
+    ) -> list[LatencyCount]:
+        return await self.store.latency_counts(since, bucket_s=bucket_s, appid=appid)
+
+    async def app_counts(self, now: datetime) -> list[AppCounts]:
+        return await self.store.app_counts(now)
 
     async def search_login_events(self, query: EventQuery) -> list[LoginEvent]:
         return await self.store.search_login_events(query)

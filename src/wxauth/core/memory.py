@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from wxauth.core.insights import Count, EventQuery, LoginCount, bucket_start, phone_tail
+from wxauth.core.insights import (
+    AppCounts,
+    Count,
+    EventQuery,
+    LatencyCount,
+    LoginCount,
+    bucket_start,
+    phone_tail,
+)
 from wxauth.core.memory_webhooks import MemoryWebhookStore
 from wxauth.core.models import (
     ENDED_DISABLED,
@@ -390,6 +399,21 @@ class MemoryStore:
             for s in self.sessions.values()
             if s.is_active(now) and (appid is None or s.appid == appid)
         )
+
+    async def latency_counts(
+        self, since: datetime, *, bucket_s: int, appid: str | None = None
+    ) -> list[LatencyCount]:
+        counts: dict[tuple[datetime, int], int] = {}
+        for e in self.events:
+            if e.wechat_ms is not None and e.at >= since and (appid is None or e.appid == appid):
+                key = (bucket_start(e.at, bucket_s), e.wechat_ms)
+                counts[key] = counts.get(key, 0) + 1
+        return [LatencyCount(start, ms, counts[start, ms]) for start, ms in sorted(counts)]
+
+    async def app_counts(self, now: datetime) -> list[AppCounts]:
+        people = collections.Counter(u.appid for u in self.users.values())
+        live = collections.Counter(s.appid for s in self.sessions.values() if s.is_active(now))
+        return [AppCounts(a, people[a], live[a]) for a in sorted(set(people) | set(live))]
 
     async def search_login_events(self, query: EventQuery) -> list[LoginEvent]:
         def matches(e: LoginEvent) -> bool:

@@ -20,6 +20,10 @@ class MemoryOperatorStore:
     async def get_operator(self, name: str) -> Operator | None:
         return self.operators.get(name)
 
+    async def remove_operator(self, name: str) -> bool:
+        await self.delete_operator_sessions(name)
+        return self.operators.pop(name, None) is not None
+
     async def list_operators(self) -> list[Operator]:
         return [self.operators[name] for name in sorted(self.operators)]
 

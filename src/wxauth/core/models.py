@@ -183,6 +183,9 @@ class LoginEvent:
     error_code: str | None = None
     wechat_errcode: int | None = None
     id: int | None = None
+    # How long code2Session took (ms, measured around the call); None when WeChat was not
+    # asked (a bad request, an unknown app, the circuit breaker open, a code in flight).
+    wechat_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from wxauth.core.keyring import Keyring
 from wxauth.core.ports import Clock
-from wxauth.errors import InvalidRequest
+from wxauth.errors import InvalidRequest, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,11 @@ class OperatorStore(Protocol):
         ...
 
     async def get_operator(self, name: str) -> Operator | None: ...
+
+    async def remove_operator(self, name: str) -> bool:
+        """Delete the operator and their sessions (their events stay); False when there
+        was no such operator."""
+        ...
 
     async def list_operators(self) -> list[Operator]:
         """Every operator, by name."""
@@ -202,6 +207,24 @@ class Operators:
         await self.store.add_operator(operator)
         await self.store.delete_operator_sessions(name)
         return operator
+
+    async def set_disabled(self, name: str, disabled: bool) -> Operator:
+        """Disable the operator (their sessions end at once and they cannot sign in) or
+        enable them again; :class:`NotFound` for no such operator."""
+        operator = await self.store.get_operator(name)
+        if operator is None:
+            raise NotFound(f"No operator {name!r}.")
+        changed = replace(operator, disabled_at=self._clock() if disabled else None)
+        await self.store.add_operator(changed)
+        if disabled:
+            await self.store.delete_operator_sessions(name)
+        return changed
+
+    async def remove(self, name: str) -> None:
+        """Delete the operator and end their sessions; what they did stays in the audit
+        trail. :class:`NotFound` for no such operator."""
+        if not await self.store.remove_operator(name):
+            raise NotFound(f"No operator {name!r}.")
 
     async def sign_in(
         self, name: str, password: str, *, totp: str | None, ip: str | None

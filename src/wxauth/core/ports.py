@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from wxauth.core.insights import Count, EventQuery, LoginCount
+from wxauth.core.insights import AppCounts, Count, EventQuery, LatencyCount, LoginCount
 from wxauth.core.models import (
     ENDED_REVOKED,
     AccountEvent,
@@ -224,6 +224,18 @@ class Store(Protocol):
 
     async def count_live_sessions(self, now: datetime, *, appid: str | None = None) -> int:
         """Sessions neither revoked nor expired (idle or absolute) at ``now``."""
+        ...
+
+    async def latency_counts(
+        self, since: datetime, *, bucket_s: int, appid: str | None = None
+    ) -> list[LatencyCount]:
+        """Login events at or after ``since`` that timed code2Session (``wechat_ms`` not
+        None), counted per bucket and milliseconds, oldest bucket first."""
+        ...
+
+    async def app_counts(self, now: datetime) -> list[AppCounts]:
+        """Per appid: its users and its sessions live at ``now`` (an appid with neither is
+        left out), by appid."""
         ...
 
     async def search_login_events(self, query: EventQuery) -> list[LoginEvent]:

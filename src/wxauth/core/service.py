@@ -7,6 +7,7 @@ verifies tokens needs no WeChat gateway, no app secrets and no at-rest keys.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,13 +51,20 @@ class LoginResult:
         return f"LoginResult(user={self.user!r}, new_user={self.new_user})"
 
 
+@dataclass(slots=True)
+class Timing:
+    """How long WeChat took to answer one login's code2Session (ms), once it answered."""
+
+    wechat_ms: int | None = None
+
+
 class WxAuth:
     """Login with a ``wx.login`` code, and profiles.
 
     ``apps`` maps appid to app secret. A login code being exchanged is remembered while the
     exchange runs, so a retried request carrying the same code answers ``invalid_code``
     at once instead of racing WeChat for a second session. ``new_id`` makes the id a user
-    gets when a login creates them.
+    gets when a login creates them; ``monotonic`` times code2Session for the login events.
     """
 
     def __init__(
@@ -74,8 +82,10 @@ class WxAuth:
         registry: AppRegistry | None = None,
         keyring: Keyring | None = None,
         platforms: Mapping[str, PlatformLogin] | None = None,
+        monotonic: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._platforms = platforms or {}
+        self._monotonic = monotonic
         self.registry = registry or AppRegistry(store, seed=apps)
         self._keyring = keyring or session_keys.keyring
         self.audit_retention = audit_retention
@@ -113,16 +123,18 @@ class WxAuth:
         answer into another error).
         """
         client = client or ClientInfo()
+        timing = Timing()
         try:
-            result = await self._login(code, appid, client, profile_update, proof)
+            result = await self._login(code, appid, client, profile_update, proof, timing)
         except WxAuthError as exc:
             apps = await self.registry.served()
             known = appid if appid in {a.appid for a in apps} else None
             if appid is None and len(apps) == 1:
                 known = apps[0].appid
             event = LoginEvent(
-                self._clock(), "error", known, None, client.ip, exc.code, exc.wechat_errcode
-            )
+                self._clock(), "error", known, None, client.ip, exc.code, exc.wechat_errcode,
+                wechat_ms=timing.wechat_ms,
+            )  # fmt: skip
             await self._audit(event)
             raise
         await self._purge_audit_if_due(self._clock())
@@ -136,6 +148,7 @@ class WxAuth:
         client: ClientInfo,
         profile_update: ProfileUpdate | None,
         proof: Proof | None,
+        timing: Timing,
     ) -> LoginResult:
         app = await self.registry.resolve(appid)
         appid = app.appid
@@ -144,7 +157,7 @@ class WxAuth:
             raise InvalidCode("This login code is already being used; call wx.login again.")
         self._codes_in_flight.add(key)
         try:
-            wx = await self._code2session(app, code)
+            wx = await self._timed_code2session(app, code, timing)
         finally:
             self._codes_in_flight.discard(key)
         if proof is not None:  # checked before anything is written
@@ -163,7 +176,7 @@ class WxAuth:
             session_key_ciphertext=self.session_keys.encrypt(wx.session_key),
             session=session,
             profile=changes,
-            event=LoginEvent(now, "ok", appid, None, client.ip),
+            event=LoginEvent(now, "ok", appid, None, client.ip, wechat_ms=timing.wechat_ms),
         )
         done = await self._store.record_login_unless_blocked(record)
         existing = done.previous
@@ -188,6 +201,20 @@ class WxAuth:
         log.info("login appid=%s user=%s new=%s", appid, user.id, created)
         expires_in = int((session.expires_at - now).total_seconds())
         return LoginResult(token=token, expires_in=expires_in, user=user, new_user=created)
+
+    async def _timed_code2session(self, app: App, code: str, timing: Timing) -> WeChatSessionLike:
+        """code2Session, timed when WeChat answered (a session, or an error code); a call
+        refused before it left (the breaker open, a code already claimed) or one WeChat
+        never answered is not timed."""
+        started = self._monotonic()
+        try:
+            wx = await self._code2session(app, code)
+        except WxAuthError as exc:
+            if exc.wechat_errcode is not None:
+                timing.wechat_ms = round((self._monotonic() - started) * 1000)
+            raise
+        timing.wechat_ms = round((self._monotonic() - started) * 1000)
+        return wx
 
     async def _code2session(self, app: App, code: str) -> WeChatSessionLike:
         if app.mode != APP_PLATFORM:

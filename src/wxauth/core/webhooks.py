@@ -169,10 +169,17 @@ def _who(user: User) -> dict[str, Any]:
 
 
 def user_created(
-    user_id: str, appid: str, unionid: str | None, profile: Mapping[str, Any], at: datetime
+    user_id: str,
+    appid: str,
+    unionid: str | None,
+    profile: Mapping[str, Any],
+    at: datetime,
+    person_id: str | None = None,
 ) -> Event:
-    """A login created the user (their person is then the user themself)."""
-    data: dict[str, Any] = {"user_id": user_id, "person_id": user_id, "unionid": unionid}
+    """A login created the user (their person the user themself, unless the login linked
+    them to the person of their UnionID)."""
+    person = person_id or user_id
+    data: dict[str, Any] = {"user_id": user_id, "person_id": person, "unionid": unionid}
     data["profile"] = {k: v for k, v in profile.items() if k in REPORTED_FIELDS}
     return Event(USER_CREATED, appid, user_id, at, data)
 
@@ -285,7 +292,9 @@ class LoginOutbox:
         self, user: User, was_created: bool, profile: Mapping[str, Any], at: datetime
     ) -> list[dict[str, Any]]:
         if was_created and self.created:
-            event: Event | None = user_created(user.id, user.appid, user.unionid, profile, at)
+            event: Event | None = user_created(
+                user.id, user.appid, user.unionid, profile, at, user.person
+            )
         elif not was_created and self.updated:
             event = user_updated(user, profile, at)
         else:

@@ -77,6 +77,31 @@ def new_user_counts_query(
     return statement
 
 
+def latency_counts_query(
+    since: datetime, bucket_s: int, appid: str | None, dialect: str
+) -> Select[Any]:
+    start = bucket(login_events.c.at, dialect, bucket_s)
+    ms = login_events.c.wechat_ms
+    statement = (
+        select(start, ms, func.count())
+        .where(login_events.c.at >= since, ms.is_not(None))
+        .group_by(start, ms)
+        .order_by(start, ms)
+    )
+    if appid is not None:
+        statement = statement.where(login_events.c.appid == appid)
+    return statement
+
+
+def users_per_app_query() -> Select[Any]:
+    return select(users.c.appid, func.count()).group_by(users.c.appid)
+
+
+def live_sessions_per_app_query(now: datetime) -> Select[Any]:
+    live = live_sessions_query(now, None).with_only_columns(sessions.c.appid, func.count())
+    return live.group_by(sessions.c.appid)
+
+
 def live_sessions_query(now: datetime, appid: str | None) -> Select[Any]:
     statement: Select[Any] = (
         select(func.count())

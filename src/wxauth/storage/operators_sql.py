@@ -46,6 +46,14 @@ class SqlOperatorStore:
             row = (await conn.execute(select(operators).where(operators.c.name == name))).first()
         return None if row is None else Operator(**row._mapping)
 
+    async def remove_operator(self, name: str) -> bool:
+        async with self._writing() as conn:
+            await conn.execute(
+                delete(operator_sessions).where(operator_sessions.c.operator == name)
+            )
+            gone = await conn.execute(delete(operators).where(operators.c.name == name))
+        return bool(gone.rowcount)
+
     async def list_operators(self) -> list[Operator]:
         async with self._reading() as conn:
             rows = (await conn.execute(select(operators).order_by(operators.c.name))).all()

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from wxauth.core.insights import Count, EventQuery, LoginCount
+from wxauth.core.insights import AppCounts, Count, EventQuery, LatencyCount, LoginCount
 from wxauth.core.models import (
     ENDED_DISABLED,
     ENDED_REPLACED,
@@ -535,6 +535,26 @@ class SqlStore:
         async with self._reading() as conn:
             count = (await conn.execute(insights_sql.live_sessions_query(now, appid))).scalar()
         return int(count or 0)
+
+    async def latency_counts(
+        self, since: datetime, *, bucket_s: int, appid: str | None = None
+    ) -> list[LatencyCount]:
+        statement = insights_sql.latency_counts_query(since, bucket_s, appid, self._dialect)
+        async with self._reading() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [
+            LatencyCount(insights_sql.from_epoch(start), int(ms), count)
+            for start, ms, count in rows
+        ]
+
+    async def app_counts(self, now: datetime) -> list[AppCounts]:
+        async with self._reading() as conn:
+            people = dict((await conn.execute(insights_sql.users_per_app_query())).all())
+            live = dict((await conn.execute(insights_sql.live_sessions_per_app_query(now))).all())
+        return [
+            AppCounts(appid, int(people.get(appid, 0)), int(live.get(appid, 0)))
+            for appid in sorted(set(people) | set(live))
+        ]
 
     async def search_login_events(self, query: EventQuery) -> list[LoginEvent]:
         async with self._reading() as conn:

@@ -140,6 +140,8 @@ login_events = Table(
     Column("result", String(16), nullable=False),
     Column("error_code", String(32), nullable=True),
     Column("wechat_errcode", Integer, nullable=True),
+    # How long WeChat took to answer code2Session (milliseconds); None when it was not asked.
+    Column("wechat_ms", Integer, nullable=True),
     Index("ix_login_events_at", "at"),
     Index("ix_login_events_user_id", "user_id"),
     mysql_charset="utf8mb4",

@@ -20,7 +20,7 @@ import functools
 import sqlite3
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from wxauth.core.webhooks import LoginOutbox
 from wxauth.storage.boundary import translated
 from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.login_sql import LoginStatements
+from wxauth.storage.persons_sql import link_person
 from wxauth.storage.tables import UTCDateTime, login_events, sessions, users, webhook_deliveries
 from wxauth.storage.writes import TOUCH, GuardedWrite, touch_values, write_logins
 
@@ -78,6 +79,9 @@ class PreparedLogin:
     session_key: tuple[Any, ...]
     session: list[Any]  # user_id goes in at USER_ID_AT
     event: list[Any] | None
+    # A first login's UnionID: the user it creates is linked to their person in the batch.
+    unionid: str | None = field(default=None, repr=False)
+    at: datetime | None = None
     # What the login reports to webhooks, made into rows once the user is known.
     outbox: LoginOutbox | None = None
     record: LoginRecord | None = None
@@ -133,6 +137,8 @@ class SqliteLoginWrites:
             session_key=self._session_key.params(key),
             session=list(self._session.params(session)),
             event=event,
+            unionid=record.unionid,
+            at=now,
             outbox=outbox,
             record=None if outbox is None else record,
         )
@@ -146,6 +152,13 @@ class SqliteLoginWrites:
             raise DBAPIError.instance(None, None, exc, sqlite3.Error) from None
         finally:
             cursor.close()
+        # A user created with a UnionID joins (or founds) their person in the same
+        # transaction, instead of a write of its own after the login.
+        for i, (login, (user, created)) in enumerate(zip(batch, found, strict=True)):
+            if created and login.unionid is not None and login.at is not None:
+                linked = link_person(conn, "sqlite", user.id, login.unionid, login.at)
+                found[i] = (linked, True)
+        # Then the webhook rows, of the users as they are now (their person linked).
         rows = [
             row
             for login, (user, created) in zip(batch, found, strict=True)

@@ -113,6 +113,14 @@ class AccessTokens:
         await self.get(appid)
         return self._local[appid]
 
+    async def peek(self, appid: str) -> CachedToken | None:
+        """The token held for ``appid`` (in this process, else in the shared cache), never
+        fetching one: None when neither holds it. For showing its state."""
+        cached = self._local.get(appid)
+        if cached is None and self._shared is not None:
+            cached = await self._shared.load(appid)
+        return cached
+
     async def discard(self, appid: str, token: str) -> None:
         """Forget ``token`` (here and in the shared cache) if it is still the cached one."""
         cached = self._local.get(appid)

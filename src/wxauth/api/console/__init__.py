@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from wxauth.api.console import apps
 from wxauth.api.console.pages import router
 from wxauth.api.console.web import PATH, ConsoleRefused, current, page
 
@@ -30,4 +31,5 @@ async def _refused(request: Request, exc: Exception) -> Response:
 def install_console(app: FastAPI) -> None:
     app.add_exception_handler(ConsoleRefused, _refused)
     app.include_router(router)
+    app.include_router(apps.router)
     app.mount(f"{PATH}/static", StaticFiles(directory=STATIC), name="console-static")

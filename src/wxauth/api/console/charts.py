@@ -1,4 +1,4 @@
-"""SVG charts drawn on the server: bars (stacked by series) and a line, as markup.
+"""SVG charts drawn on the server: bars (stacked by series) and lines, as markup.
 
 No script and no style sheet of their own: colours are presentation attributes, each bar
 carries a ``<title>`` with its numbers, and every chart has a text description, so the page
@@ -21,6 +21,15 @@ PALETTE = ["#2e7d32", "#c62828", "#ef6c00", "#6a1b9a", "#1565c0", "#00838f", "#5
 class Series:
     name: str
     values: Sequence[float]
+    color: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A line's values, one per label; None (nothing measured) leaves a gap."""
+
+    name: str
+    values: Sequence[float | None]
     color: str | None = None
 
 
@@ -64,7 +73,7 @@ def _frame(title: str, y_max: float, labels: Sequence[str], unit: str) -> list[s
     return parts
 
 
-def _legend(series: Sequence[Series]) -> list[str]:
+def _legend(series: Sequence[Series | Line]) -> list[str]:
     parts = []
     x = LEFT
     for i, s in enumerate(series):
@@ -108,24 +117,47 @@ def bar_chart(title: str, labels: Sequence[str], series: Sequence[Series]) -> Ma
 def line_chart(title: str, labels: Sequence[str], values: Sequence[float | None]) -> Markup:
     """A line through the values given as fractions (0 to 1), drawn as percentages; None
     (nothing to divide) leaves a gap."""
-    y_max = _nice_max(max((v * 100 for v in values if v is not None), default=0))
+    percent = [None if v is None else v * 100 for v in values]
+    return lines_chart(title, labels, [Line("", percent, "#c62828")], unit="%", decimals=1)
+
+
+def lines_chart(
+    title: str,
+    labels: Sequence[str],
+    lines: Sequence[Line],
+    *,
+    unit: str,
+    decimals: int = 0,
+) -> Markup:
+    """A line per series through its values (None leaves a gap), with a legend when the
+    lines are named; each point carries its value in ``data-value`` and a ``<title>``."""
+    drawn = [v for line in lines for v in line.values if v is not None]
+    y_max = _nice_max(max(drawn, default=0))
     plot_h = HEIGHT - TOP - BOTTOM
     slot = (WIDTH - LEFT - RIGHT) / max(len(labels), 1)
-    parts = _frame(title, y_max, labels, "%")
-    points = []
-    for i, value in enumerate(values):
-        if value is None:
-            continue
-        x = LEFT + slot * (i + 0.5)
-        y = TOP + plot_h * (1 - value * 100 / y_max)
-        points.append(f"{x:.1f},{y:.1f}")
-        parts.append(
-            f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#c62828" '
-            f'data-value="{value * 100:.1f}"><title>{escape(labels[i])}: '
-            f"{value * 100:.1f}%</title></circle>"
-        )
-    if len(points) > 1:
-        parts.insert(-len(points), f'<polyline points="{" ".join(points)}" fill="none" '
-                     'stroke="#c62828" stroke-width="2"/>')  # fmt: skip
+    parts = _frame(title, y_max, labels, unit)
+    for n, line in enumerate(lines):
+        color = line.color or PALETTE[n % len(PALETTE)]
+        points, circles = [], []
+        for i, value in enumerate(line.values):
+            if value is None:
+                continue
+            x = LEFT + slot * (i + 0.5)
+            y = TOP + plot_h * (1 - value / y_max)
+            points.append(f"{x:.1f},{y:.1f}")
+            text = f"{value:.{decimals}f}"
+            name = f" {escape(line.name)}" if line.name else ""
+            circles.append(
+                f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}" '
+                f'data-series="{escape(line.name)}" data-label="{escape(labels[i])}" '
+                f'data-value="{text}"><title>{escape(labels[i])}{name}: {text}{escape(unit)}'
+                "</title></circle>"
+            )
+        if len(points) > 1:
+            parts.append(f'<polyline points="{" ".join(points)}" fill="none" '
+                         f'stroke="{color}" stroke-width="2"/>')  # fmt: skip
+        parts += circles
+    if any(line.name for line in lines):
+        parts += _legend(lines)
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every value above is escaped

@@ -1,4 +1,5 @@
-"""The console's pages: sign-in, dashboard, users, apps and the audit trail."""
+"""The console's pages: sign-in, dashboard, users and the audit trail (the Apps page is
+:mod:`wxauth.api.console.apps`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from wxauth.api.console import dashboard
+from wxauth.api.console.apps_view import app_choices, app_filter
 from wxauth.api.console.labels import LABELS, LANGUAGES, translator
 from wxauth.api.console.web import (
     COOKIE,
@@ -23,6 +25,7 @@ from wxauth.api.console.web import (
     FormDep,
     Signed,
     SignedDep,
+    client_ip,
     current,
     language,
     new_pre_token,
@@ -42,26 +45,6 @@ SIGNIN_NAME = "console-signin-name"
 SIGNIN_IP = "console-signin-ip"
 
 
-@dataclass(frozen=True, slots=True)
-class AppView:
-    appid: str
-    users: int
-
-
-async def configured_apps(state: ApiState) -> list[AppView]:
-    """The mini programs the console shows: today those of ``WXAUTH_APPS``, read-only (the
-    one place to point at an apps registry)."""
-    views = []
-    for appid in state.settings.apps:
-        users = await state.wiring.store.list_users(appid=appid, limit=10_000)
-        views.append(AppView(appid, len(users)))
-    return views
-
-
-def _client_ip(request: Request) -> str | None:
-    return api_state(request).client_ip(request)
-
-
 def _mask(phone: str | None) -> str:
     if not phone:
         return "-"
@@ -76,10 +59,6 @@ def _instant(value: str | None) -> datetime | None:
     except ValueError as exc:
         raise ConsoleRefused(400, f"Not a time: {value!r} (use ISO 8601).") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)  # times shown are UTC
-
-
-def _app_filter(state: ApiState, app: str | None) -> str | None:
-    return app if app in state.settings.apps else None
 
 
 # -- signing in ---------------------------------------------------------------------------
@@ -111,7 +90,7 @@ async def signin(request: Request) -> Response:
     if not pre_token_ok(request, values.get("csrf", "")):
         raise ConsoleRefused(403, "The form's CSRF token is missing or wrong: reload the page.")
     name = values.get("name", "")[:64]
-    ip = _client_ip(request) or "unknown"
+    ip = client_ip(request) or "unknown"
     t = translator(language(request))
     settings = state.settings
     try:
@@ -136,7 +115,7 @@ async def signin(request: Request) -> Response:
 
 @router.post("/signout")
 async def signout(request: Request, signed: SignedDep, _form: FormDep) -> Response:
-    await api_state(request).wiring.operators.sign_out(signed.token, ip=_client_ip(request))
+    await api_state(request).wiring.operators.sign_out(signed.token, ip=client_ip(request))
     response = RedirectResponse(f"{PATH}/signin", status_code=303)
     response.delete_cookie(COOKIE, path=PATH)
     return response
@@ -159,11 +138,11 @@ async def dashboard_page(
     request: Request, signed: SignedDep, app: Annotated[str | None, Query()] = None
 ) -> Response:
     state = api_state(request)
-    appid = _app_filter(state, app)
+    appid = await app_filter(state, app)
     lang = language(request)
     titles = {key: LABELS[key].get(lang, LABELS[key]["en"]) for key in LABELS}
     board = await dashboard.build(state.wiring.store, state.wiring.clock(), appid, titles)
-    context = {"board": board, "apps": list(state.settings.apps), "appid": appid}
+    context = {"board": board, "apps": await app_choices(state), "appid": appid}
     return page(request, "dashboard.html", context, signed=signed)
 
 
@@ -178,17 +157,17 @@ async def users_page(
     app: Annotated[str | None, Query()] = None,
 ) -> Response:
     state = api_state(request)
-    appid = _app_filter(state, app)
+    appid = await app_filter(state, app)
     query = q.strip()
     found: list[User] = []
     if query:
         found = await state.wiring.store.search_users(query, appid=appid, limit=100)
         await state.wiring.operators.record(
-            signed.operator.name, "users_searched", ip=_client_ip(request), detail=query[:200]
+            signed.operator.name, "users_searched", ip=client_ip(request), detail=query[:200]
         )
     else:
         found = list(reversed(await state.wiring.store.list_users(appid=appid, limit=100)))
-    context = {"q": query, "found": found, "apps": list(state.settings.apps), "appid": appid,
+    context = {"q": query, "found": found, "apps": await app_choices(state), "appid": appid,
                "mask": _mask}  # fmt: skip
     return page(request, "users.html", context, signed=signed)
 
@@ -233,7 +212,7 @@ async def reveal_phone(request: Request, user_id: str, signed: SignedDep, _f: Fo
     state = api_state(request)
     user = await _user_or_404(state, user_id)
     await state.wiring.operators.record(
-        signed.operator.name, "phone_revealed", target=user.id, ip=_client_ip(request)
+        signed.operator.name, "phone_revealed", target=user.id, ip=client_ip(request)
     )
     return await _user_page(request, signed, user, phone=user.phone or "-")
 
@@ -250,7 +229,7 @@ async def disable_user(request: Request, user_id: str, signed: AdminDep, form: F
     until = _instant(form.get("until"))
     await state.wiring.accounts.disable(user.id, reason=reason, until=until)
     await state.wiring.operators.record(
-        signed.operator.name, "user_disabled", target=user.id, ip=_client_ip(request),
+        signed.operator.name, "user_disabled", target=user.id, ip=client_ip(request),
         detail=reason,
     )  # fmt: skip
     return _done(request, user.id)
@@ -262,7 +241,7 @@ async def enable_user(request: Request, user_id: str, signed: AdminDep) -> Respo
     user = await _user_or_404(state, user_id)
     await state.wiring.accounts.enable(user.id)
     await state.wiring.operators.record(
-        signed.operator.name, "user_enabled", target=user.id, ip=_client_ip(request)
+        signed.operator.name, "user_enabled", target=user.id, ip=client_ip(request)
     )
     return _done(request, user.id)
 
@@ -273,7 +252,7 @@ async def revoke_sessions(request: Request, user_id: str, signed: AdminDep) -> R
     user = await _user_or_404(state, user_id)
     count = await state.wiring.store.revoke_user_sessions(user.id, state.wiring.clock())
     await state.wiring.operators.record(
-        signed.operator.name, "sessions_revoked", target=user.id, ip=_client_ip(request),
+        signed.operator.name, "sessions_revoked", target=user.id, ip=client_ip(request),
         detail=f"{count} sessions",
     )  # fmt: skip
     return _done(request, user.id)
@@ -283,9 +262,9 @@ async def revoke_sessions(request: Request, user_id: str, signed: AdminDep) -> R
 async def export_user(request: Request, user_id: str, signed: AdminDep) -> Response:
     state = api_state(request)
     user = await _user_or_404(state, user_id)
-    data = await state.wiring.accounts.export(user, _client_ip(request))
+    data = await state.wiring.accounts.export(user, client_ip(request))
     await state.wiring.operators.record(
-        signed.operator.name, "user_exported", target=user.id, ip=_client_ip(request)
+        signed.operator.name, "user_exported", target=user.id, ip=client_ip(request)
     )
     disposition = f'attachment; filename="wxauth-user-{user.id}.json"'
     headers = {**SECURITY_HEADERS, "Content-Disposition": disposition}
@@ -301,18 +280,12 @@ async def delete_user(request: Request, user_id: str, signed: AdminDep, form: Fo
         raise ConsoleRefused(400, "Type DELETE to confirm the deletion.")
     await state.wiring.accounts.erase(user.id, actor="operator")
     await state.wiring.operators.record(
-        signed.operator.name, "user_deleted", target=user.id, ip=_client_ip(request)
+        signed.operator.name, "user_deleted", target=user.id, ip=client_ip(request)
     )
     return RedirectResponse(f"{PATH}/users", status_code=303)
 
 
-# -- apps and the audit trail -------------------------------------------------------------
-
-
-@router.get("/apps")
-async def apps_page(request: Request, signed: SignedDep) -> Response:
-    apps = await configured_apps(api_state(request))
-    return page(request, "apps.html", {"apps": apps}, signed=signed)
+# -- the audit trail ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,5 +324,5 @@ async def audit_page(
     )
     if f.user:
         actions = [a for a in actions if a.target == f.user]
-    context = {"f": f, "logins": logins, "actions": actions, "apps": list(state.settings.apps)}
+    context = {"f": f, "logins": logins, "actions": actions, "apps": await app_choices(state)}
     return page(request, "audit.html", context, signed=signed)

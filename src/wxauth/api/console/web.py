@@ -85,6 +85,10 @@ def set_cookie(
     )
 
 
+def client_ip(request: Request) -> str | None:
+    return api_state(request).client_ip(request)
+
+
 def language(request: Request) -> str:
     return pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
 

@@ -1,7 +1,7 @@
 """webhooks: subscriptions and the outbox of deliveries
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0009
 Create Date: 2026-12-20
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from wxauth.storage.tables import UTCDateTime
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0009"  # main went 0004 -> 0009 meanwhile
 branch_labels = None
 depends_on = None
 
