@@ -7,7 +7,7 @@ import typer
 from wxauth.cli.common import fail, operator_settings
 from wxauth.cli.store import with_wiring
 from wxauth.core.keyring import Keyring, generate_key
-from wxauth.storage.rekey import rotate_session_keys
+from wxauth.storage.rekey import remedies, rotate_stored_secrets
 from wxauth.wiring import Wiring
 
 app = typer.Typer(help="At-rest encryption keys.", no_args_is_help=True)
@@ -21,7 +21,9 @@ def keys_generate() -> None:
 
 @app.command("rotate")
 def keys_rotate() -> None:
-    """Re-encrypt stored session_keys under the newest key (the first of WXAUTH_SECRET_KEYS).
+    """Re-encrypt what is stored under the at-rest keys (session_keys, app secrets and
+    refresh tokens, component tickets, signing keys, TOTP and webhook secrets) under the
+    newest key (the first of WXAUTH_SECRET_KEYS).
 
     Put the new key first and keep the old ones after it until this has run everywhere.
     """
@@ -32,19 +34,22 @@ def keys_rotate() -> None:
 
     async def run(wiring: Wiring) -> None:
         newest = Keyring(keys[:1])
-        report = await rotate_session_keys(wiring.engine, wiring.keyring, newest)
+        report = await rotate_stored_secrets(wiring.engine, wiring.keyring, newest)
         typer.echo(
             f"{report.rotated} re-encrypted, {report.current} already under the newest key, "
             f"{report.unreadable} unreadable with the configured keys"
         )
         if report.unreadable:
-            rows = f"{report.unreadable} stored session_key" + (
-                "s were" if report.unreadable != 1 else " was"
-            )
+            kinds = report.unreadable_by_kind
+            if len(kinds) == 1:
+                ((what, count),) = kinds.items()
+                rows = f"{count} stored {what}" + ("s were" if count != 1 else " was")
+            else:
+                rows = f"{report.unreadable} stored values were"
             fail(  # exit 1, as for "not done": the rest was rotated
                 f"{rows} written under a key that is not in WXAUTH_SECRET_KEYS (it changed "
-                "or was lost): put that key back after the new one and run again; or leave "
-                "them, as each such user's next login stores a fresh session_key"
+                "or was lost): put that key back after the new one and run again; or "
+                "replace them (" + "; ".join(remedies(report)) + ")"
             )
             raise typer.Exit(1)
 
