@@ -5,6 +5,7 @@ that link the user they create in their own transaction
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,19 @@ def resolved(conn: Connection, person_id: str) -> str:
             break
         person_id = merged
     return person_id
+
+
+def link_new_user(conn: Connection, dialect: str, user: User, unionid: str) -> User:
+    """:func:`link_person` for a user this very transaction created (with ``unionid``, and
+    no person yet): the user is not read again, a founder follows no merges, and the one
+    write to the user's row is its ``person_id``."""
+    own = {"id": user.id, "unionid": unionid, "merged_into": None, "created_at": user.created_at}
+    conn.execute(insert_ignore(dialect, persons, own))
+    query = select(persons.c.id).where(persons.c.unionid == unionid).with_for_update()
+    found: str | None = conn.execute(query).scalar_one_or_none()
+    target = user.id if found is None or found == user.id else resolved(conn, found)
+    conn.execute(update(users).where(users.c.id == user.id).values(person_id=target))
+    return dataclasses.replace(user, person_id=target)
 
 
 def link_person(conn: Connection, dialect: str, user_id: str, unionid: str, now: datetime) -> User:

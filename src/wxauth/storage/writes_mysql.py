@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wxauth.core.models import GuardedLogin, LoginRecord, User
 from wxauth.core.webhooks import LoginOutbox
 from wxauth.storage.login_sql import LoginStatements
-from wxauth.storage.persons_sql import link_person
+from wxauth.storage.persons_sql import link_new_user
 from wxauth.storage.writes import TransactionWrites, read_then_login
 
 
@@ -30,11 +30,11 @@ def guarded_login(
     record: LoginRecord,
     outbox: LoginOutbox | None = None,
 ) -> GuardedLogin:
-    unionid, now = record.unionid, record.session.created_at
+    unionid = record.unionid
 
     def linked(conn: Connection, user: User) -> User:
         assert unionid is not None
-        return link_person(conn, statements.dialect, user.id, unionid, now)
+        return link_new_user(conn, statements.dialect, user, unionid)
 
     link = linked if unionid is not None else None
     return read_then_login(conn, statements, record, outbox, link)

@@ -34,7 +34,7 @@ from wxauth.core.webhooks import LoginOutbox
 from wxauth.storage.boundary import translated
 from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.login_sql import LoginStatements
-from wxauth.storage.persons_sql import link_person
+from wxauth.storage.persons_sql import link_new_user
 from wxauth.storage.tables import UTCDateTime, login_events, sessions, users, webhook_deliveries
 from wxauth.storage.writes import TOUCH, GuardedWrite, touch_values, write_logins
 
@@ -81,7 +81,6 @@ class PreparedLogin:
     event: list[Any] | None
     # A first login's UnionID: the user it creates is linked to their person in the batch.
     unionid: str | None = field(default=None, repr=False)
-    at: datetime | None = None
     # What the login reports to webhooks, made into rows once the user is known.
     outbox: LoginOutbox | None = None
     record: LoginRecord | None = None
@@ -138,7 +137,6 @@ class SqliteLoginWrites:
             session=list(self._session.params(session)),
             event=event,
             unionid=record.unionid,
-            at=now,
             outbox=outbox,
             record=None if outbox is None else record,
         )
@@ -155,9 +153,8 @@ class SqliteLoginWrites:
         # A user created with a UnionID joins (or founds) their person in the same
         # transaction, instead of a write of its own after the login.
         for i, (login, (user, created)) in enumerate(zip(batch, found, strict=True)):
-            if created and login.unionid is not None and login.at is not None:
-                linked = link_person(conn, "sqlite", user.id, login.unionid, login.at)
-                found[i] = (linked, True)
+            if created and login.unionid is not None:
+                found[i] = (link_new_user(conn, "sqlite", user, login.unionid), True)
         # Then the webhook rows, of the users as they are now (their person linked).
         rows = [
             row
