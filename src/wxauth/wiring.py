@@ -428,6 +428,8 @@ class Wiring:
             await self.wechat.aclose()
         if self._built("session_cache") and self.session_cache is not None:
             await self.session_cache.aclose()
+        if self._built("registry"):
+            await self.registry.aclose()
         if self._built("redis") and self.redis is not None:
             await self.redis.aclose()
         if self._built("redis_health"):

@@ -3,6 +3,7 @@ that cannot be read, and resolves the app of a login."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +50,36 @@ async def test_a_change_is_seen_after_the_interval() -> None:
     assert await apps.get(A) is None  # within the interval: the snapshot
     clock.now += 1.0
     assert await apps.get(A) == App(A)
+    apps.invalidate()  # this process changed it: the next read waits for the store
+    await store.save_app(App(B))
+    assert await apps.get(B) == App(B)
+
+
+class SlowStore(MemoryStore):
+    """A database too busy to answer the registry's reload in time."""
+
+    delay = 0.0
+
+    async def list_apps(self) -> list[App]:
+        await asyncio.sleep(self.delay)
+        return await super().list_apps()
+
+
+async def test_a_slow_reload_does_not_hold_requests_up() -> None:
+    store, clock = SlowStore(), Ticking()
+    await store.save_app(App(A))
+    apps = registry(store, clock)
+    assert await apps.get(A) == App(A)
+    await store.save_app(disabled(App(A), None, NOW))
+    store.delay = 0.5
+    clock.now += 1.0
+    started = asyncio.get_running_loop().time()
+    assert (await apps.get(A)) == App(A)  # the stale snapshot, at once
+    assert asyncio.get_running_loop().time() - started < store.delay
+    await apps.settled()
+    found = await apps.get(A)
+    assert found is not None and found.status != App(A).status
+    await apps.aclose()
 
 
 async def test_seeded_apps_are_served_and_a_row_decides_their_status() -> None:
@@ -86,6 +117,8 @@ async def test_a_store_that_cannot_be_read_keeps_the_last_snapshot() -> None:
     assert await apps.get(A) is not None
     store.broken = True
     clock.now += 5
+    assert await apps.get(A) is not None
+    await apps.settled()  # the reload failed: the last snapshot stays
     assert await apps.get(A) is not None
 
 

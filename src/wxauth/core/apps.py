@@ -5,6 +5,15 @@ Every process keeps a snapshot of the registry and reloads it at most every ``tt
 platform push on one process is seen by all within about that long, with no restart and no
 Redis. While the store cannot be read, the last snapshot stays in use.
 
+A reload never holds requests up for long: the request that finds the snapshot stale
+starts one reload and waits for it a few milliseconds at most (as do the others meanwhile);
+a reload that takes longer (the database busy) goes on in the background while the stale
+snapshot answers, so a busy database never makes every request in flight wait behind it
+(which, every half second, would be the tail of every token check). The first read of a
+process and the one after :meth:`AppRegistry.invalidate` (this process changed the
+registry) are waited for, and so is the reload under way when a lookup finds no such appid
+in the stale snapshot (an app just added).
+
 ``seed`` holds the apps of ``WXAUTH_APPS`` (appid to secret): they are served even when the
 store has no row for them, and their secret wins over a stored one (an override); a stored
 row still decides their status and settings, so ``wxauth apps disable`` works on them too.
@@ -13,6 +22,7 @@ row still decides their status and settings, so ``wxauth apps disable`` works on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import re
@@ -29,6 +39,7 @@ from wxauth.errors import AppDisabled, AuthorizationWithdrawn, InvalidRequest, S
 log = logging.getLogger(__name__)
 
 APP_REMOVED = "removed"
+REFRESH_WAIT_S = 0.02  # how long a request waits for a reload before using the stale snapshot
 WITHDRAWN = "unauthorized"  # the disabled_reason of an app whose merchant withdrew it
 
 Monotonic = Callable[[], float]
@@ -70,15 +81,46 @@ class AppRegistry:
         self._apps: dict[str, App] = {}
         self._loaded_at: float | None = None
         self._loading: asyncio.Lock | None = None
+        self._refreshing: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"AppRegistry(seeded={sorted(self._seed)}, known={sorted(self._apps)})"
 
     async def snapshot(self) -> dict[str, App]:
         """Every app known now (removed ones included), by appid."""
-        if self._loaded_at is None or self._now() - self._loaded_at >= self.ttl:
+        if self._loaded_at is None:
             await self._reload()
+        elif self._now() - self._loaded_at >= self.ttl:
+            await self._refresh()
         return self._apps
+
+    async def _refresh(self) -> None:
+        """Reload in the background (one reload at a time), waiting for it at most
+        :data:`REFRESH_WAIT_S`: a reload that takes longer (the database is busy) is not
+        waited for, and the stale snapshot answers meanwhile."""
+        task = self._refreshing
+        if task is None or task.done():
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(self._reload(), name="wxauth-app-registry")
+            self._refreshing = task
+        await asyncio.wait([task], timeout=REFRESH_WAIT_S)
+
+    async def settled(self) -> None:
+        """Wait for a background reload in flight, if there is one."""
+        task = self._refreshing
+        if task is not None and not task.done():
+            await asyncio.wait([task])
+
+    async def aclose(self) -> None:
+        """Let a reload in flight finish (its query is in the driver's hands), then stop."""
+        task, self._refreshing = self._refreshing, None
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            return
+        await asyncio.wait([task], timeout=5.0)
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def latest(self) -> dict[str, App]:
         """The last snapshot, without reading the store (the seeded apps before any)."""
@@ -113,7 +155,12 @@ class AppRegistry:
         return apps
 
     async def get(self, appid: str) -> App | None:
-        return (await self.snapshot()).get(appid)
+        found = (await self.snapshot()).get(appid)
+        if found is None and self._refreshing is not None and not self._refreshing.done():
+            # Not in the stale snapshot: perhaps just added; the reload under way decides.
+            await self.settled()
+            found = self._apps.get(appid)
+        return found
 
     async def served(self) -> list[App]:
         """The apps that are not removed (disabled ones included)."""
