@@ -430,6 +430,8 @@ class Wiring:
             await self.session_cache.aclose()
         if self._built("registry"):
             await self.registry.aclose()
+        if self._built("store"):
+            await self.store.webhooks.gate.aclose()
         if self._built("redis") and self.redis is not None:
             await self.redis.aclose()
         if self._built("redis_health"):

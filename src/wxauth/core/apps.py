@@ -5,11 +5,7 @@ Every process keeps a snapshot of the registry and reloads it at most every ``tt
 platform push on one process is seen by all within about that long, with no restart and no
 Redis. While the store cannot be read, the last snapshot stays in use.
 
-A reload never holds requests up for long: the request that finds the snapshot stale
-starts one reload and waits for it a few milliseconds at most (as do the others meanwhile);
-a reload that takes longer (the database busy) goes on in the background while the stale
-snapshot answers, so a busy database never makes every request in flight wait behind it
-(which, every half second, would be the tail of every token check). The first read of a
+A reload never holds requests up for long (:mod:`wxauth.core.refresh`). The first read of a
 process and the one after :meth:`AppRegistry.invalidate` (this process changed the
 registry) are waited for, and so is the reload under way when a lookup finds no such appid
 in the stale snapshot (an app just added).
@@ -22,7 +18,6 @@ row still decides their status and settings, so ``wxauth apps disable`` works on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import re
@@ -33,13 +28,13 @@ from datetime import datetime, timedelta
 from wxauth.core.keyring import Keyring
 from wxauth.core.models import APP_ACTIVE, APP_DIRECT, APP_DISABLED, App
 from wxauth.core.ports import Store
+from wxauth.core.refresh import BackgroundReload
 from wxauth.core.tokens import SessionPolicy
 from wxauth.errors import AppDisabled, AuthorizationWithdrawn, InvalidRequest, ServerMisconfigured
 
 log = logging.getLogger(__name__)
 
 APP_REMOVED = "removed"
-REFRESH_WAIT_S = 0.02  # how long a request waits for a reload before using the stale snapshot
 WITHDRAWN = "unauthorized"  # the disabled_reason of an app whose merchant withdrew it
 
 Monotonic = Callable[[], float]
@@ -81,7 +76,7 @@ class AppRegistry:
         self._apps: dict[str, App] = {}
         self._loaded_at: float | None = None
         self._loading: asyncio.Lock | None = None
-        self._refreshing: asyncio.Task[None] | None = None
+        self._refresh = BackgroundReload(self._reload, name="wxauth-app-registry")
 
     def __repr__(self) -> str:
         return f"AppRegistry(seeded={sorted(self._seed)}, known={sorted(self._apps)})"
@@ -91,36 +86,15 @@ class AppRegistry:
         if self._loaded_at is None:
             await self._reload()
         elif self._now() - self._loaded_at >= self.ttl:
-            await self._refresh()
+            await self._refresh.start()
         return self._apps
-
-    async def _refresh(self) -> None:
-        """Reload in the background (one reload at a time), waiting for it at most
-        :data:`REFRESH_WAIT_S`: a reload that takes longer (the database is busy) is not
-        waited for, and the stale snapshot answers meanwhile."""
-        task = self._refreshing
-        if task is None or task.done():
-            loop = asyncio.get_running_loop()
-            task = loop.create_task(self._reload(), name="wxauth-app-registry")
-            self._refreshing = task
-        await asyncio.wait([task], timeout=REFRESH_WAIT_S)
 
     async def settled(self) -> None:
         """Wait for a background reload in flight, if there is one."""
-        task = self._refreshing
-        if task is not None and not task.done():
-            await asyncio.wait([task])
+        await self._refresh.settled()
 
     async def aclose(self) -> None:
-        """Let a reload in flight finish (its query is in the driver's hands), then stop."""
-        task, self._refreshing = self._refreshing, None
-        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
-            return
-        await asyncio.wait([task], timeout=5.0)
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._refresh.aclose()
 
     def latest(self) -> dict[str, App]:
         """The last snapshot, without reading the store (the seeded apps before any)."""
@@ -156,7 +130,7 @@ class AppRegistry:
 
     async def get(self, appid: str) -> App | None:
         found = (await self.snapshot()).get(appid)
-        if found is None and self._refreshing is not None and not self._refreshing.done():
+        if found is None and self._refresh.running:
             # Not in the stale snapshot: perhaps just added; the reload under way decides.
             await self.settled()
             found = self._apps.get(appid)

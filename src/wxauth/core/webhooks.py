@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from wxauth.core.models import User
+from wxauth.core.refresh import BackgroundReload
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +322,7 @@ class EventGate:
         self._wanted = NOTHING_WANTED
         self._loaded_at: float | None = None
         self._loading: asyncio.Lock | None = None
+        self._refresh = BackgroundReload(self._reload, name="wxauth-webhook-subscriptions")
 
     def __repr__(self) -> str:
         return f"EventGate(subscriptions={len(self._wanted.subscriptions)}, ttl={self.ttl})"
@@ -331,11 +333,18 @@ class EventGate:
     async def current(self) -> Wanted:
         if self._fresh():
             return self._wanted
+        if self._loaded_at is None:  # nothing to fall back on: wait for it
+            await self._reload()
+        else:  # a stale snapshot answers if the reload is slow (wxauth.core.refresh)
+            await self._refresh.start()
+        return self._wanted
+
+    async def _reload(self) -> None:
         if self._loading is None:
             self._loading = asyncio.Lock()
         async with self._loading:
             if self._fresh():
-                return self._wanted
+                return
             try:
                 found = await self._load()
             except Exception as exc:
@@ -343,10 +352,16 @@ class EventGate:
                     raise
                 log.warning("webhooks: could not reload the subscriptions (%s)", type(exc).__name__)
                 self._loaded_at = self._now()
-                return self._wanted
+                return
             self._wanted = Wanted(tuple(s for s in found if s.enabled))
             self._loaded_at = self._now()
-            return self._wanted
+
+    async def settled(self) -> None:
+        """Wait for a background reload in flight, if there is one."""
+        await self._refresh.settled()
+
+    async def aclose(self) -> None:
+        await self._refresh.aclose()
 
     def invalidate(self) -> None:
         """Read the subscriptions again on next use (this process changed them)."""
