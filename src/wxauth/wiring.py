@@ -140,9 +140,15 @@ class Wiring:
         settings = self.settings
         if settings.session_cache_ttl <= 0:
             return None
-        local = LocalSessionCache(ttl=settings.session_cache_local_ttl)
         if self.redis is None:
-            return local
+            return LocalSessionCache(ttl=settings.session_cache_local_ttl)
+        # The invalidation channel's listener vouches for the local tier: a hot session
+        # stays in memory as long as Redis would keep it, not a second at a time.
+        local = LocalSessionCache(
+            ttl=settings.session_cache_local_ttl,
+            hold=settings.session_cache_ttl,
+            touch_interval=timedelta(seconds=settings.session_touch_interval),
+        )
         return RedisSessionCache(
             self.redis,
             local,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -45,6 +46,82 @@ async def test_local_entries_live_for_their_ttl() -> None:
     ticks.now += 0.99
     assert await cache.get(session.token_hash) == (session, user)
     ticks.now += 0.02
+    assert await cache.get(session.token_hash) is None
+
+
+def vouching(ticks: Ticks, *, hold: float = 60.0) -> LocalSessionCache:
+    """A local tier that may hold entries for ``hold`` seconds while vouched for; its wall
+    clock is the records' own ``NOW`` moved with ``ticks``."""
+    start = ticks.now
+    return LocalSessionCache(
+        ttl=1.0,
+        hold=hold,
+        touch_interval=timedelta(minutes=5),
+        monotonic=ticks,
+        wall=lambda: NOW + timedelta(seconds=ticks.now - start),
+    )
+
+
+async def test_a_vouched_entry_outlives_its_ttl_and_no_longer() -> None:
+    """While the invalidation channel's listener has been current within the TTL, an entry
+    lives up to ``hold``; once the listener falls behind, the TTL rules again."""
+    ticks = Ticks()
+    cache = vouching(ticks)
+    session, user = await stored(MemoryStore())
+    await cache.put(session, user)
+    ticks.now += 30
+    cache.current_as_of = ticks.now - 0.5
+    assert await cache.get(session.token_hash) == (session, user)
+    ticks.now += 0.6  # nothing heard from the channel for 1.1 s: not vouched for
+    assert await cache.get(session.token_hash) is None
+    cache.current_as_of = ticks.now
+    assert await cache.get(session.token_hash) == (session, user)
+    ticks.now += 30  # past the hold
+    cache.current_as_of = ticks.now
+    assert await cache.get(session.token_hash) is None
+
+
+async def test_no_entry_is_vouched_for_past_its_touch() -> None:
+    """At the touch, the other processes' touches must be read back (and a session that
+    another process kept alive is never refused for the idle time this copy holds)."""
+    ticks = Ticks()
+    cache = vouching(ticks, hold=3600)
+    session, user = await stored(MemoryStore())
+    await cache.put(session, user)
+    ticks.now += 299
+    cache.current_as_of = ticks.now
+    assert await cache.get(session.token_hash) == (session, user)
+    ticks.now += 2  # five minutes after it was last seen: it needs a touch
+    cache.current_as_of = ticks.now
+    assert await cache.get(session.token_hash) is None
+
+
+async def test_a_fill_after_a_forget_is_not_vouched_for() -> None:
+    """The read that filled an entry may predate a revocation heard meanwhile: such an
+    entry lives the TTL only, whatever the channel says."""
+    ticks = Ticks()
+    cache = vouching(ticks)
+    session, user = await stored(MemoryStore())
+    cache.evict_session(session.token_hash)  # a revocation heard on the channel
+    await cache.put(session, user)  # from a read made before it
+    ticks.now += 2
+    cache.current_as_of = ticks.now
+    assert await cache.get(session.token_hash) is None
+    ticks.now += MAX_FILL_AGE_S  # long after: fills are believed again
+    await cache.put(session, user)
+    ticks.now += 2
+    cache.current_as_of = ticks.now
+    assert await cache.get(session.token_hash) == (session, user)
+
+
+async def test_a_cleared_cache_vouches_for_nothing() -> None:
+    ticks = Ticks()
+    cache = vouching(ticks)
+    cache.current_as_of = ticks.now
+    cache.clear()
+    session, user = await stored(MemoryStore())
+    await cache.put(session, user)
+    ticks.now += 2
     assert await cache.get(session.token_hash) is None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -139,6 +140,49 @@ async def test_a_stale_fill_cannot_undo_a_revocation(pair: list[RedisSessionCach
     await b.local.forget_session(session.token_hash)
     assert await b.get(session.token_hash) is None
     assert await a.get(session.token_hash) is None
+
+
+async def test_the_channel_vouches_for_the_local_tier(redis: Redis, redis_prefix: str) -> None:
+    """With a short TTL and a long hold: an entry outlives its TTL while the listener hears
+    Redis answer its pings, is dropped when another process revokes it, and stops being
+    believed within the TTL once the listener falls silent."""
+    ttl = 0.3
+    a, b = (
+        RedisSessionCache(
+            redis,
+            LocalSessionCache(
+                ttl=ttl, hold=60, touch_interval=timedelta(minutes=5), wall=lambda: NOW
+            ),
+            prefix=redis_prefix,
+            ttl_s=60,
+        )
+        for _ in range(2)
+    )
+    try:
+        for cache in (a, b):
+            cache.listen()
+            await asyncio.wait_for(cache.subscribed.wait(), 5)
+        session, user = records()
+        other, _ = records()
+        other = dataclasses.replace(other, token_hash="e" * 64)
+        await a.put(session, user)
+        await a.put(other, user)
+        assert await b.get(session.token_hash) is not None  # now in b's memory
+        assert await b.get(other.token_hash) is not None
+        await asyncio.sleep(3 * ttl)
+        assert await b.local.get(session.token_hash) == (session, user)  # vouched for
+
+        await a.forget_session(session.token_hash)
+        assert await eventually(lambda: _missing(b.local, session.token_hash))
+        assert await b.local.get(other.token_hash) is not None
+
+        assert b._listener is not None
+        b._listener.cancel()  # the listener hears nothing more
+        await asyncio.sleep(2 * ttl)
+        assert await b.local.get(other.token_hash) is None
+    finally:
+        await a.aclose()
+        await b.aclose()
 
 
 async def _missing(local: LocalSessionCache, token_hash: str) -> bool:

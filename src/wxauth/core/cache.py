@@ -17,11 +17,12 @@ session it is given against the clock, cached or not.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, Protocol, TypeVar
 
 from wxauth.core.insights import AppCounts, Count, EventQuery, LatencyCount, LoginCount
 from wxauth.core.models import (
@@ -45,6 +46,10 @@ Monotonic = Callable[[], float]
 V = TypeVar("V")
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class SessionCache(Protocol):
     """Where :class:`CachedStore` keeps what it has read. Failures are the cache's to absorb:
     ``get`` answers ``None`` rather than raise."""
@@ -62,7 +67,21 @@ class SessionCache(Protocol):
 
 class LocalSessionCache:
     """An in-process TTL cache. Entries live ``ttl`` seconds, at most ``max_entries`` of each
-    kind (the oldest go first). Safe for one event loop; no locks needed."""
+    kind (the oldest go first). Safe for one event loop; no locks needed.
+
+    **Vouched entries.** Where something follows every invalidation published to this
+    process (the Redis tier's channel listener), it sets :attr:`current_as_of`: a moment by
+    which every invalidation published before it has been applied here. While that moment
+    is less than ``ttl`` ago, an entry may outlive ``ttl``, up to ``hold`` seconds: what it
+    could have missed is then no older than ``ttl`` either, so the staleness bound stays
+    ``ttl`` and a hot session is not read again every ``ttl``. No entry is vouched for
+
+    - past the moment its session needs a touch (``touch_interval`` after it was last
+      seen), ends idle or expires: the other processes' touches are read back then, and a
+      session that another process kept alive is never refused for a stale idle time;
+    - when its session or user was forgotten here in the last :data:`MAX_FILL_AGE_S`: the
+      read that filled it may predate that change.
+    """
 
     def __init__(
         self,
@@ -70,35 +89,82 @@ class LocalSessionCache:
         *,
         max_entries: int = 100_000,
         monotonic: Monotonic = time.monotonic,
+        hold: float = 0.0,
+        touch_interval: timedelta | None = None,
+        wall: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.ttl = ttl
+        self.hold = hold
+        self.current_as_of = -math.inf
+        self._touch_interval = touch_interval
         self._max = max_entries
-        self._now = monotonic
-        self._sessions: OrderedDict[str, tuple[float, Session]] = OrderedDict()
-        self._users: OrderedDict[str, tuple[float, User]] = OrderedDict()
+        self.monotonic = monotonic
+        self._wall = wall
+        self._sessions: OrderedDict[str, _Entry[Session]] = OrderedDict()
+        self._users: OrderedDict[str, _Entry[User]] = OrderedDict()
         # The cached sessions of each user: forgetting a user forgets them too, or another
         # session of theirs would put the user back beside a session that has since changed.
         self._by_user: dict[str, set[str]] = {}
+        # What was forgotten lately, and when: a fill of it is not vouched for.
+        self._forgotten: OrderedDict[str, float] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"LocalSessionCache(ttl={self.ttl}, sessions={len(self._sessions)})"
 
+    def _vouched(self, now: float) -> bool:
+        return now - self.current_as_of < self.ttl
+
     async def get(self, token_hash: str) -> tuple[Session, User] | None:
-        session = _fresh(self._sessions, token_hash, self._now())
+        now = self.monotonic()
+        vouched = self._vouched(now)
+        session = _fresh(self._sessions, token_hash, now, vouched)
         if session is None:
             return None
-        user = _fresh(self._users, session.user_id, self._now())
+        user = _fresh(self._users, session.user_id, now, vouched)
         return None if user is None else (session, user)
 
     async def put(self, session: Session, user: User) -> None:
         if self.ttl <= 0:
             return
-        deadline = self._now() + self.ttl
-        for dropped in _store(self._sessions, session.token_hash, (deadline, session), self._max):
-            self._unindex(dropped[1])
-        for dropped_user in _store(self._users, user.id, (deadline, user), self._max):
-            self._drop_sessions_of(dropped_user[1].id)
+        now = self.monotonic()
+        deadline = now + self.ttl
+        session_hold = user_hold = deadline
+        if self.hold > self.ttl and not self._lately_forgotten(now, session.token_hash, user.id):
+            user_hold = now + self.hold
+            session_hold = min(user_hold, now + self._seconds_left(session))
+        entry = _Entry(deadline, session_hold, session)
+        for dropped in _store(self._sessions, session.token_hash, entry, self._max):
+            self._unindex(dropped.value)
+        user_entry = _Entry(deadline, user_hold, user)
+        for dropped_user in _store(self._users, user.id, user_entry, self._max):
+            self._drop_sessions_of(dropped_user.value.id)
         self._by_user.setdefault(user.id, set()).add(session.token_hash)
+
+    def _seconds_left(self, session: Session) -> float:
+        """Until the session needs a touch, ends idle or expires, by the wall clock."""
+        ends = min(session.idle_expires_at, session.expires_at)
+        if self._touch_interval is not None:
+            ends = min(ends, session.last_seen_at + self._touch_interval)
+        return (ends - self._wall()).total_seconds()
+
+    def _lately_forgotten(self, now: float, *keys: str) -> bool:
+        self._prune_forgotten(now)
+        return any(key in self._forgotten for key in keys)
+
+    def _remember_forgetting(self, key: str) -> None:
+        if self.hold > self.ttl:
+            now = self.monotonic()
+            self._forgotten[key] = now
+            self._forgotten.move_to_end(key)
+            self._prune_forgotten(now)
+
+    def _prune_forgotten(self, now: float) -> None:
+        forgotten = self._forgotten
+        while forgotten:
+            key, when = next(iter(forgotten.items()))
+            if now - when < MAX_FILL_AGE_S:
+                return
+            del forgotten[key]
 
     async def forget_session(self, token_hash: str) -> None:
         self.evict_session(token_hash)
@@ -107,11 +173,13 @@ class LocalSessionCache:
         self.evict_user(user_id)
 
     def evict_session(self, token_hash: str) -> None:
+        self._remember_forgetting(token_hash)
         entry = self._sessions.pop(token_hash, None)
         if entry is not None:
-            self._unindex(entry[1])
+            self._unindex(entry.value)
 
     def evict_user(self, user_id: str) -> None:
+        self._remember_forgetting(user_id)
         self._users.pop(user_id, None)
         self._drop_sessions_of(user_id)
 
@@ -127,6 +195,8 @@ class LocalSessionCache:
                 del self._by_user[session.user_id]
 
     def clear(self) -> None:
+        """Forget everything, and vouch for nothing until :attr:`current_as_of` moves on."""
+        self.current_as_of = -math.inf
         self._sessions.clear()
         self._users.clear()
         self._by_user.clear()
@@ -135,11 +205,18 @@ class LocalSessionCache:
         self.clear()
 
 
-def _fresh(entries: OrderedDict[str, tuple[float, V]], key: str, now: float) -> V | None:
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Entry(Generic[V]):
+    deadline: float  # believed until then
+    hold: float  # and until then while vouched for (see LocalSessionCache)
+    value: V
+
+
+def _fresh(entries: OrderedDict[str, _Entry[V]], key: str, now: float, vouched: bool) -> V | None:
     entry = entries.get(key)
-    if entry is None or entry[0] <= now:
+    if entry is None or (entry.deadline <= now and not (vouched and now < entry.hold)):
         return None  # an expired entry stays until it is replaced or pushed out
-    return entry[1]
+    return entry.value
 
 
 def _store(entries: OrderedDict[str, V], key: str, value: V, limit: int) -> list[V]:
@@ -166,7 +243,7 @@ class CachedStore:
     ) -> None:
         self.store = store
         self.cache = cache
-        self._now = monotonic
+        self.monotonic = monotonic
 
     def __repr__(self) -> str:
         return f"CachedStore({self.store!r}, {self.cache!r})"
@@ -179,10 +256,10 @@ class CachedStore:
         cached = await self.cache.get(token_hash)
         if cached is not None:
             return cached
-        started = self._now()
+        started = self.monotonic()
         found = await self.store.find_session(token_hash)
         # A slow read may predate a revocation whose tombstone has already gone.
-        if found is not None and self._now() - started < MAX_FILL_AGE_S:
+        if found is not None and self.monotonic() - started < MAX_FILL_AGE_S:
             await self.cache.put(*found)
         return found
 

@@ -14,7 +14,10 @@ Keys (all under the ``WXAUTH_REDIS_PREFIX``)::
 A forget writes the tombstone and publishes in one round trip. Every process listens on
 the channel and drops the entry from its in-process tier, so a revocation is seen by all
 of them at once; should a message be lost, the in-process TTL (at most one second) bounds
-the staleness. Fills never overwrite a tombstone, so a read that raced a revocation cannot
+the staleness. The listener also pings Redis on its subscribed connection, whose answer
+comes after every message published before it: while the answers keep coming, the
+in-process tier may hold a hot entry longer than its TTL without weakening that bound
+(:class:`~wxauth.core.cache.LocalSessionCache`, "vouched entries"). Fills never overwrite a tombstone, so a read that raced a revocation cannot
 put the revoked session back.
 
 A stamp (Redis's own clock, in microseconds, when the entry was written) ties each session
@@ -38,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -51,6 +55,7 @@ from wxauth.storage.redis_health import RedisHealth
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,7 @@ TOMBSTONE = b"-"
 TOMBSTONE_TTL_MS = int(2 * MAX_FILL_AGE_S * 1000)  # outlives any fill that may race it
 RECONNECT_DELAY_S = 1.0
 LISTEN_POLL_S = 0.5  # how often the invalidation listener looks up from the channel
+MAX_PINGS_IN_FLIGHT = 8  # unanswered pings remembered; an older one's answer is ignored
 T = TypeVar("T", Session, User)
 
 # A session and its user in one round trip. KEYS: session, epoch; ARGV: the user key prefix.
@@ -262,22 +268,50 @@ class RedisSessionCache:
                     await pubsub.subscribe(self.channel)
                     self.local.clear()  # messages may have been missed while away
                     self.subscribed.set()
-                    # Polled rather than awaited for ever: redis-py's listen() can swallow a
-                    # cancellation, and aclose() must not wait on it.
-                    while not self._closed:
-                        message = await pubsub.get_message(
-                            ignore_subscribe_messages=True, timeout=LISTEN_POLL_S
-                        )
-                        if message is not None and message["type"] == "message":
-                            self._drop(message["data"])
+                    await self._read(pubsub)
             except self._errors as exc:
                 self.subscribed.clear()
+                self.local.current_as_of = -math.inf
                 if self._closed:
                     # redis-py may turn the cancellation of aclose() into a connection
                     # error: the listener is done, not Redis.
                     return
                 self.health.failed(exc, what="Redis (the cache's invalidation channel)")
                 await asyncio.sleep(RECONNECT_DELAY_S)
+
+    async def _read(self, pubsub: PubSub) -> None:
+        """Apply every invalidation, and vouch for the local tier: a ``PING`` on the
+        subscribed connection is answered after every message Redis published before it,
+        so its answer means that everything published before it was sent has been applied
+        here (``LocalSessionCache.current_as_of``)."""
+        loop, local = asyncio.get_running_loop(), self.local
+        sent: dict[bytes, float] = {}
+        vouching = local.hold > local.ttl > 0
+        ping_every = local.ttl / 4 if vouching else math.inf
+        next_ping, serial = loop.time(), 0
+        while not self._closed:
+            now = loop.time()
+            if now >= next_ping:
+                if len(sent) >= MAX_PINGS_IN_FLIGHT:  # unanswered so far: Redis is slow
+                    del sent[next(iter(sent))]
+                serial += 1
+                nonce = str(serial).encode()
+                sent[nonce] = local.monotonic()
+                await pubsub.ping(nonce)
+                next_ping = now + ping_every
+            # Polled rather than awaited for ever: redis-py's listen() can swallow a
+            # cancellation, and aclose() must not wait on it.
+            wait = max(0.0, min(LISTEN_POLL_S, next_ping - loop.time()))
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
+            if message is None:
+                continue
+            if message["type"] == "message":
+                self._drop(message["data"])
+            elif message["type"] == "pong" and message["data"] in sent:
+                answered = sent.pop(message["data"])
+                for nonce in [n for n, at in sent.items() if at < answered]:
+                    del sent[nonce]  # answered in order: an earlier ping's answer is lost
+                local.current_as_of = max(local.current_as_of, answered)
 
     def _drop(self, data: bytes) -> None:
         kind, _, ident = data.decode("ascii", "replace").partition(":")
