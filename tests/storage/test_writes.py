@@ -299,3 +299,49 @@ async def test_a_sqlite_first_login_links_its_person_in_the_same_batch(db_path: 
     assert not created and again.person_id == founder.id
     store.writes.close()
     await engine.dispose()
+
+
+async def test_a_mariadb_login_is_one_query_and_a_failed_one_leaves_nothing(
+    mariadb_url: str,
+) -> None:
+    """MariaDB sends a login's writes as one query. A statement of it that fails (here the
+    session: its token's hash is taken) stops the rest, and the whole transaction is rolled
+    back, the user's upsert before it included; the pool's one connection then serves the
+    next login as if nothing had happened. A merged person is left to link_person."""
+    from sqlalchemy.exc import IntegrityError
+
+    from .test_store_contract import OTHER_APPID
+
+    engine = await emptied(mariadb_url)
+    await engine.dispose()
+    engine = create_engine(mariadb_url, pool_size=1, max_overflow=0)
+    store = SqlStore(engine)
+    record = login_record("o-1", unionid="u-1")
+    first = await store.record_login_unless_blocked(record)
+    assert first.user is not None and first.user.person_id == first.user.id
+    # Known once connected (the engine was new): MariaDB, whose upsert returns the row.
+    assert isinstance(store.writes, MysqlWrites) and store.writes.statements.returning
+    clash = login_record("o-2", unionid="u-2")
+    taken = dataclasses.replace(clash.session, token_hash=record.session.token_hash)
+    with pytest.raises(IntegrityError):
+        await store.record_login_unless_blocked(dataclasses.replace(clash, session=taken))
+    assert await store.find_user(clash.appid, "o-2") is None
+    assert await store.get_session_key(clash.appid, "o-2") is None
+    assert await store.person_users(clash.new_user_id) == []
+
+    joining = login_record("o-3", appid=OTHER_APPID, unionid="u-1")
+    joiner = await store.record_login_unless_blocked(joining)
+    assert joiner.created and joiner.user is not None
+    assert joiner.user.person_id == first.user.id
+    found = await store.find_session(joining.session.token_hash)
+    assert found is not None and found[1] == joiner.user
+
+    other = await store.record_login_unless_blocked(login_record("o-4", unionid="u-4"))
+    assert other.user is not None
+    await store.set_person([other.user.id], first.user.id, merged=other.user.id, now=NOW)
+    late = await store.record_login_unless_blocked(
+        login_record("o-5", appid=OTHER_APPID, unionid="u-4")
+    )
+    assert late.user is not None and late.user.person_id is None  # a merge to follow
+    assert (await store.link_person(late.user.id, "u-4", NOW)).person_id == first.user.id
+    await engine.dispose()

@@ -17,8 +17,8 @@ of them at once; should a message be lost, the in-process TTL (at most one secon
 the staleness. The listener also pings Redis on its subscribed connection, whose answer
 comes after every message published before it: while the answers keep coming, the
 in-process tier may hold a hot entry longer than its TTL without weakening that bound
-(:class:`~wxauth.core.cache.LocalSessionCache`, "vouched entries"). Fills never overwrite a tombstone, so a read that raced a revocation cannot
-put the revoked session back.
+(:class:`~wxauth.core.cache.LocalSessionCache`, "vouched entries"). Fills never overwrite
+a tombstone, so a read that raced a revocation cannot put the revoked session back.
 
 A stamp (Redis's own clock, in microseconds, when the entry was written) ties each session
 to its user's entry: the user's entry is written once per generation, and a session entry

@@ -26,7 +26,14 @@ from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from wxauth.core.models import GuardedLogin, LoginEvent, LoginRecord, User, blocks_login
+from wxauth.core.models import (
+    USER_DISABLED,
+    GuardedLogin,
+    LoginEvent,
+    LoginRecord,
+    User,
+    blocks_login,
+)
 from wxauth.core.webhooks import LoginOutbox
 from wxauth.storage.boundary import translated
 from wxauth.storage.login_sql import LoginStatements
@@ -80,6 +87,16 @@ class Writes(Protocol):
     def close(self) -> None:
         """Release what this holds besides the engine (a writer thread)."""
         ...
+
+
+def may_log_in(now: Any) -> Any:
+    """:func:`~wxauth.core.models.blocks_login`, negated, on the stored row at ``now`` (a
+    SQL expression: the login's time as a bound parameter)."""
+    disabled = (users.c.status == USER_DISABLED) & (
+        users.c.disabled_ends_at.is_(None) | (users.c.disabled_ends_at > now)
+    )
+    due = users.c.deletion_due_at.is_not(None) & (users.c.deletion_due_at <= now)
+    return ~(disabled | due)
 
 
 def user_of(row: Row[Any] | Mapping[str, Any]) -> User:

@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from wxauth.core.models import USER_DISABLED, GuardedLogin, LoginRecord, User
+from wxauth.core.models import GuardedLogin, LoginRecord, User
 from wxauth.core.webhooks import LoginOutbox
 from wxauth.storage.boundary import translated
 from wxauth.storage.login_sql import _changes
@@ -60,6 +60,7 @@ from wxauth.storage.tables import (
 from wxauth.storage.writes import (
     TransactionWrites,
     event_values,
+    may_log_in,
     read_then_login,
     user_of,
     user_values,
@@ -119,7 +120,7 @@ def login_statement(
     upsert = upsert.on_conflict_do_update(
         index_elements=["appid", "openid"],
         set_=_changes(upsert.excluded, profile_columns),
-        where=_may_log_in() if guarded else None,
+        where=may_log_in(_typed("u_", users.c.created_at)) if guarded else None,
     )
     user = upsert.returning(*USER_COLUMNS).cte("login_user")
     key_values = select(
@@ -187,17 +188,6 @@ def login_statement(
 
 
 PREVIOUS_COLUMNS = [c.label(f"p_{c.name}") for c in users.c]
-
-
-def _may_log_in() -> Any:
-    """:func:`~wxauth.core.models.blocks_login`, negated, on the stored row (at the
-    login's time, ``u_created_at``)."""
-    now = _typed("u_", users.c.created_at)
-    disabled = (users.c.status == USER_DISABLED) & (
-        users.c.disabled_ends_at.is_(None) | (users.c.disabled_ends_at > now)
-    )
-    due = users.c.deletion_due_at.is_not(None) & (users.c.deletion_due_at <= now)
-    return ~(disabled | due)
 
 
 def _person_in(payload: Any, user: Any) -> Any:

@@ -9,9 +9,9 @@ the GIL with its process's event loop, so the lock is held several times longer 
 needs. Here the statements (the same ones as :mod:`wxauth.storage.login_sql`) are compiled
 once, each login's parameters are bound and converted by the caller on its event loop (by
 each bound type's public ``bind_processor``, and for ``UTCDateTime`` by the one-step
-equivalent ``_utc_text``), and the writer thread only runs the statements: one per user (its upsert
-returns the row), then one ``executemany`` each for the session_keys, the sessions and the
-events.
+equivalent, :mod:`wxauth.storage.compiled`), and the writer thread only runs the
+statements: one per user (its upsert returns the row), then one ``executemany`` each for
+the session_keys, the sessions and the events.
 """
 
 from __future__ import annotations
@@ -19,19 +19,19 @@ from __future__ import annotations
 import functools
 import sqlite3
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Dialect, Engine, Executable
+from sqlalchemy import Dialect, Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.types import TypeEngine
 
 from wxauth.core.models import LoginRecord, User
 from wxauth.core.webhooks import LoginOutbox
 from wxauth.storage.boundary import translated
+from wxauth.storage.compiled import Compiled
 from wxauth.storage.group_commit import GroupCommitWriter
 from wxauth.storage.login_sql import LoginStatements
 from wxauth.storage.persons_sql import link_new_user
@@ -45,28 +45,6 @@ SESSION_KEYS = tuple(c.name for c in sessions.c)
 EVENT_KEYS = tuple(c.name for c in login_events.c if c.name != "id")
 SESSION_KEY_KEYS = ("appid", "openid", "session_key_enc", "updated_at")
 USER_TIMES = [isinstance(c.type, UTCDateTime) for c in users.c]
-
-
-@dataclass(frozen=True)
-class Compiled:
-    """One statement's SQL and how to turn named values into its positional parameters."""
-
-    sql: str
-    keys: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
-
-    @classmethod
-    def of(cls, statement: Executable, dialect: Dialect, keys: Sequence[str]) -> Compiled:
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys))  # type: ignore[attr-defined]
-        order = tuple(compiled.positiontup or ())
-        processors = tuple(_processor(compiled.binds[key].type, dialect) for key in order)
-        return cls(compiled.string, order, processors)
-
-    def params(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            values[key] if convert is None else convert(values[key])
-            for key, convert in zip(self.keys, self.processors, strict=True)
-        )
 
 
 @dataclass(frozen=True)
@@ -188,29 +166,12 @@ class SqliteLoginWrites:
         return found
 
 
-def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
-    """How a value of ``type_`` is handed to sqlite3: the type's own bind processor, or
-    :func:`_utc_text` for ``UTCDateTime`` (the same result as its chain, in one step)."""
-    if isinstance(type_, UTCDateTime):
-        return _utc_text
-    return type_.dialect_impl(dialect).bind_processor(dialect)
-
-
 def _user(row: Sequence[Any]) -> User:
     values: dict[str, Any] = {
         column.name: _utc(value) if is_time and value is not None else value
         for column, is_time, value in zip(users.c, USER_TIMES, row, strict=True)
     }
     return User(**values)
-
-
-def _utc_text(value: datetime | None) -> str | None:
-    """What ``UTCDateTime`` and SQLite's ``DATETIME`` store, in one step: naive UTC text with
-    microseconds (``2026-01-02 03:04:05.000006``). SQLAlchemy's chain of the two processors
-    costs several times as much, and a login binds seven of these."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _utc(value: str) -> datetime:
