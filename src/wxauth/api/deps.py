@@ -61,7 +61,10 @@ APPID_HEADER = "x-wxauth-appid"
 
 
 def expected_appid(request: Request) -> str | None:
-    return request.headers.get(APPID_HEADER) or request.query_params.get("appid") or None
+    found = request.headers.get(APPID_HEADER)
+    if not found and request.scope.get("query_string"):  # no query: nothing to parse
+        found = request.query_params.get("appid")
+    return found or None
 
 
 TOKEN_FAILURES = "token-failures-ip"  # noqa: S105 - the scope of the per-address budget of failed checks
