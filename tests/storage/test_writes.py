@@ -345,3 +345,57 @@ async def test_a_mariadb_login_is_one_query_and_a_failed_one_leaves_nothing(
     assert late.user is not None and late.user.person_id is None  # a merge to follow
     assert (await store.link_person(late.user.id, "u-4", NOW)).person_id == first.user.id
     await engine.dispose()
+
+
+async def test_a_mysql_write_that_innodb_picks_as_a_deadlocks_victim_runs_again(
+    mariadb_url: str,
+) -> None:
+    """A real deadlock: another connection holds user A's row and many more, the write
+    locks B and then waits for A; when the other asks for B, InnoDB rolls the smaller
+    transaction (the write's) back. The write runs again, once the other has committed,
+    and succeeds: the caller sees no error."""
+    import asyncio
+
+    import asyncmy
+    from sqlalchemy import text
+
+    engine = await emptied(mariadb_url)
+    store = SqlStore(engine)
+    assert isinstance(store.writes, MysqlWrites)
+    ids = [(await store.record_login(login_record(f"o-{i}")))[0].id for i in range(30)]
+    a, b = ids[0], ids[1]
+    holds_b = asyncio.Event()
+    attempts = 0
+
+    def body(conn: Connection) -> str:
+        nonlocal attempts
+        attempts += 1
+        conn.execute(text("UPDATE users SET city = 'w' WHERE id = :id"), {"id": b})
+        holds_b.set()
+        conn.execute(text("UPDATE users SET city = 'w' WHERE id = :id"), {"id": a})
+        return "done"
+
+    url = engine.url
+    other = await asyncmy.connect(
+        host=url.host, port=url.port, user=url.username, db=url.database, autocommit=False
+    )
+
+    async def rival() -> None:
+        async with other.cursor() as cursor:
+            for user_id in [a, *ids[2:]]:  # A first, and enough rows to outweigh the write
+                await cursor.execute("UPDATE users SET city = 'r' WHERE id = %s", (user_id,))
+            await holds_b.wait()
+            await asyncio.sleep(0.3)  # the write now waits for A
+            await cursor.execute("UPDATE users SET city = 'r' WHERE id = %s", (b,))
+            await other.commit()
+
+    try:
+        rival_task = asyncio.create_task(rival())
+        assert await store.writes.run(body) == "done"
+        await rival_task
+    finally:
+        other.close()
+    assert (attempts, store.writes.deadlocks) == (2, 1)
+    stored = [await store.get_user(user_id) for user_id in (a, b)]
+    assert [user.city if user else None for user in stored] == ["w", "w"]
+    await engine.dispose()

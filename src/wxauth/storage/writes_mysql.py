@@ -1,21 +1,23 @@
 """MySQL's and MariaDB's writes.
 
-**MariaDB (10.5 and later): a login is one round trip, and its commit.** The statements of a
+**MariaDB (10.5 and later): a login is one query, and its commit.** The statements of a
 login that minds the user's standing go to the server together, as one multi-statement
 query on the connection's own cursor (asyncmy, like PyMySQL, always lets a connection send
-several; every value is still a bound parameter):
+several; every value is still a bound parameter, escaped by the driver):
 
-1. the user as they were (the transaction's snapshot), for the caller;
-2. ``SET @wxauth_go``: whether that user may log in now
-   (:func:`~wxauth.core.models.blocks_login` on the stored row);
-3. the user's upsert (``INSERT … SELECT … WHERE @wxauth_go … ON DUPLICATE KEY UPDATE …
-   RETURNING``), the session_key's, the session and the event, each taking the user's id
-   from the row the upsert left, and each doing nothing for a user who may not log in;
-4. for a user this login creates with a UnionID: the person, founded (the new user's own
-   id) or joined (a no-op update that locks the row a racing founder committed), and the
-   user's ``person_id``, left empty when that person was merged into another (the service
-   then links the user through :meth:`~wxauth.storage.sql.SqlStore.link_person`, which
-   follows merges).
+1. the user as they were, by a plain read of the transaction's snapshot (it locks nothing),
+   which also sets ``@wxauth_go``: whether that user may log in now
+   (:func:`~wxauth.core.models.blocks_login` on the stored row; 1 for a new user), and
+   ``@wxauth_new``: whether the snapshot held no such user;
+2. the user's upsert (``INSERT … VALUES … ON DUPLICATE KEY UPDATE … RETURNING``), whose
+   update changes nothing of a user who may not log in;
+3. the session_key, the session and the event (``INSERT … SELECT … WHERE @wxauth_go``),
+   each taking the user's id from the row the upsert left and locked;
+4. for a new user with a UnionID: the person, founded (the new user's own id) or joined (a
+   no-op update that locks the row a racing founder committed), and the user's
+   ``person_id``, left empty when that person was merged into another (the service then
+   links the user through :meth:`~wxauth.storage.sql.SqlStore.link_person`, which follows
+   merges).
 
 The server runs them in order and stops at the first error; the transaction is then rolled
 back as any other. Where that took ten round trips (a read, the login's five statements, the
@@ -26,20 +28,31 @@ locked by the upsert) runs the same statements as the other databases, one at a 
 one transaction (:class:`~wxauth.storage.writes.TransactionWrites`): a login with webhook
 rows to write, too, since those are made of the user as stored. A touch is one ``UPDATE`` in
 its transaction. The driver sends no ``BEGIN``: the server starts the transaction at the
-first statement, and the commit is the one more round trip.
+first statement, and the commit is the one more round trip. A transaction that InnoDB
+rolled back as a deadlock's victim runs again (:meth:`MysqlWrites.run`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Dialect, bindparam, exists, literal_column, null, select, update
+from sqlalchemy import (
+    Dialect,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    null,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -47,6 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wxauth.core.models import GuardedLogin, LoginRecord, User, blocks_login
 from wxauth.core.webhooks import LoginOutbox
+from wxauth.storage.boundary import translated
 from wxauth.storage.compiled import Compiled
 from wxauth.storage.login_sql import LoginStatements, _changes
 from wxauth.storage.persons_sql import link_new_user
@@ -61,6 +75,7 @@ from wxauth.storage.tables import (
 from wxauth.storage.writes import (
     TransactionWrites,
     event_values,
+    may_log_in,
     read_then_login,
     user_values,
     write_logins,
@@ -69,6 +84,7 @@ from wxauth.storage.writes import (
 USER_NAMES = ("id", "appid", "openid", "unionid", "created_at", "updated_at", "last_login_at")
 SESSION_NAMES = tuple(c.name for c in sessions.c if c.name != "user_id")
 EVENT_NAMES = tuple(c.name for c in login_events.c if c.name not in ("id", "user_id"))
+T = TypeVar("T")
 USER_TIMES = tuple(isinstance(c.type, UTCDateTime) for c in users.c)
 
 
@@ -115,46 +131,69 @@ class LoginBatch:
         return tuple(chain.from_iterable(part.params(values) for part in self.parts))
 
 
+GO: Any = literal_column("@wxauth_go")  # may this user log in now (1 when they are new)
+NEW: Any = literal_column("@wxauth_new")  # did the snapshot hold no such user
+
+
 def _before() -> Any:
-    """The user as they were: a plain read (the transaction's snapshot), which locks
-    nothing; a locking one would make racing logins of one user deadlock."""
+    """The user as they were, by a plain read (the transaction's snapshot: it locks
+    nothing, where a locking read would make racing logins of one user deadlock), setting
+    ``@wxauth_go`` and ``@wxauth_new`` for the statements after it."""
+    now = _param("u_created_at", users.c.created_at)
     return (
-        select(*users.c)
+        select(*users.c, GO.op(":=")(may_log_in(now)), NEW.op(":=")(0))
         .where(users.c.appid == _param("u_appid", users.c.appid))
         .where(users.c.openid == _param("u_openid", users.c.openid))
     )
+
+
+def _if_go(table: Any, values: dict[str, Any], *also: Any) -> Any:
+    """``INSERT INTO table (…) SELECT <values> FROM DUAL WHERE @wxauth_go``."""
+    row = select(*values.values()).where(GO, *also)
+    return mysql.insert(table).from_select(list(values), row)
 
 
 @functools.lru_cache(maxsize=256)
 def login_batch(
     dialect: Dialect, profile_columns: tuple[str, ...], event: bool, link: bool
 ) -> LoginBatch:
-    """The writes of a login that sets ``profile_columns``, writes an event or not, and
-    links the user it may create to the person of its UnionID or not (see the module's
+    """A login that sets ``profile_columns``, writes an event or not, and links the user
+    it may create to the person of its UnionID or not, as one query (see the module's
     docstring)."""
     user_columns = (*USER_NAMES, *profile_columns)
     # VALUES, not SELECT: an INSERT … SELECT takes a shared lock on a duplicate first, and
-    # racing logins of one user would deadlock upgrading it.
+    # racing logins of one user would deadlock upgrading it. A user who may not log in
+    # exists, so for them the insert never happens, and the update changes nothing.
     upsert = mysql.insert(users).values({n: _param(f"u_{n}", users.c[n]) for n in user_columns})
-    upsert = upsert.on_duplicate_key_update(_changes(upsert.inserted, profile_columns))
-    key = mysql.insert(wechat_sessions).values(
-        appid=_param("u_appid", wechat_sessions.c.appid),
-        openid=_param("u_openid", wechat_sessions.c.openid),
-        session_key_enc=_param("k_session_key_enc", wechat_sessions.c.session_key_enc),
-        updated_at=_param("u_created_at", wechat_sessions.c.updated_at),
+    changes = _changes(upsert.inserted, profile_columns)
+    upsert = upsert.on_duplicate_key_update(
+        {name: func.if_(GO, change, users.c[name]) for name, change in changes.items()}
+    )
+    # The rest run with the user's row locked by the upsert: racing logins of one user
+    # take turns there, so their INSERT … SELECTs cannot deadlock.
+    key = _if_go(
+        wechat_sessions,
+        {
+            "appid": _param("u_appid", wechat_sessions.c.appid),
+            "openid": _param("u_openid", wechat_sessions.c.openid),
+            "session_key_enc": _param("k_session_key_enc", wechat_sessions.c.session_key_enc),
+            "updated_at": _param("u_created_at", wechat_sessions.c.updated_at),
+        },
     )
     key = key.on_duplicate_key_update(
         session_key_enc=key.inserted.session_key_enc, updated_at=key.inserted.updated_at
     )
     session_values = {n: _param(f"s_{n}", sessions.c[n]) for n in SESSION_NAMES}
     statements: list[Any] = [
+        text("SET @wxauth_go = 1, @wxauth_new = 1"),
+        _before(),
         upsert.returning(*users.c),
         key,
-        sessions.insert().values({**session_values, "user_id": _user_id()}),
+        _if_go(sessions, {**session_values, "user_id": _user_id()}),
     ]
     if event:
         event_row = {n: _param(f"e_{n}", login_events.c[n]) for n in EVENT_NAMES}
-        statements.append(login_events.insert().values({**event_row, "user_id": _user_id()}))
+        statements.append(_if_go(login_events, {**event_row, "user_id": _user_id()}))
     if link:
         statements += _link_statements()
     parts = tuple(Compiled.of(statement, dialect, ()) for statement in statements)
@@ -164,8 +203,9 @@ def login_batch(
 def _link_statements() -> list[Any]:
     """A first login's person: founded with the new user's id, or joined; the user's
     ``person_id`` (empty where that person was merged: link_person follows merges); and
-    that ``person_id``, as the batch's last result. Each does nothing for a user that this
-    login did not create (a racing first login of the same user made it)."""
+    that ``person_id``, as the batch's last result. Each does nothing for a user the
+    snapshot held, or that this login did not create (a racing first login of the same
+    user made it)."""
     new_id = _param("u_id", users.c.id)
     created = exists(select(literal_column("1")).where(users.c.id == new_id))
     founder = {
@@ -174,10 +214,9 @@ def _link_statements() -> list[Any]:
         "merged_into": null(),
         "created_at": _param("u_created_at", persons.c.created_at),
     }
-    row = select(*founder.values()).where(created)
     # A no-op update locks the row a racing founder committed exclusively at once (as
     # persons_sql.insert_ignore does).
-    found = mysql.insert(persons).from_select(list(founder), row)
+    found = _if_go(persons, founder, NEW, created)
     found = found.on_duplicate_key_update({"id": persons.c.id})
     person = (
         select(persons.c.id)
@@ -185,8 +224,8 @@ def _link_statements() -> list[Any]:
         .where(persons.c.merged_into.is_(None))
         .scalar_subquery()
     )
-    link = update(users).where(users.c.id == new_id).values(person_id=person)
-    return [found, link, select(users.c.person_id).where(users.c.id == new_id)]
+    link = update(users).where(NEW, users.c.id == new_id).values(person_id=person)
+    return [found, link, select(users.c.person_id).where(NEW, users.c.id == new_id)]
 
 
 def batch_values(record: LoginRecord) -> dict[str, Any]:
@@ -208,25 +247,20 @@ def _user(row: Sequence[Any]) -> User:
 
 
 def guarded_batch(conn: Connection, dialect: Dialect, record: LoginRecord) -> GuardedLogin:
-    """The user as they were, then (unless they may not log in) the login's writes in one
-    query, each on ``conn``'s own cursor."""
+    """The login as one query on ``conn``'s own cursor, and every one of its results read."""
+    link = record.unionid is not None
+    batch = login_batch(dialect, tuple(sorted(record.profile)), record.event is not None, link)
     raw = conn.connection.dbapi_connection
     assert raw is not None
     cursor = raw.cursor()
     dbapi = conn.dialect.loaded_dbapi
-    values = batch_values(record)
     try:
-        before = _compiled_before(dialect)
-        cursor.execute(before.sql, before.params(values))
+        cursor.execute(batch.sql, batch.params(batch_values(record)))
+        cursor.nextset()  # 1: the user as they were
         found = cursor.fetchall()
-        previous = _user(found[0]) if found else None
-        if previous is not None and blocks_login(previous, record.session.created_at):
-            return GuardedLogin(previous, None, created=False)
-        link = previous is None and record.unionid is not None
-        batch = login_batch(dialect, tuple(sorted(record.profile)), record.event is not None, link)
-        cursor.execute(batch.sql, batch.params(values))
-        written = cursor.fetchall()  # the upsert's row
-        for _ in range(len(batch.parts) - 1 - (1 if link else 0)):
+        cursor.nextset()  # 2: the upsert's row
+        written = cursor.fetchall()
+        for _ in range(len(batch.parts) - 3 - (1 if link else 0)):
             cursor.nextset()
         person = None
         if link:
@@ -241,6 +275,10 @@ def guarded_batch(conn: Connection, dialect: Dialect, record: LoginRecord) -> Gu
         ) from None
     finally:
         cursor.close()
+    previous = _user(found[0][: len(users.c)]) if found else None
+    # The server decided from this same snapshot (@wxauth_go) and wrote nothing.
+    if previous is not None and blocks_login(previous, record.session.created_at):
+        return GuardedLogin(previous, None, created=False)
     user = _user(written[0])
     created = user.id == record.new_user_id
     if created and person:
@@ -248,9 +286,13 @@ def guarded_batch(conn: Connection, dialect: Dialect, record: LoginRecord) -> Gu
     return GuardedLogin(previous, user, created)
 
 
-@functools.lru_cache(maxsize=8)
-def _compiled_before(dialect: Dialect) -> Compiled:
-    return Compiled.of(_before(), dialect, ())
+DEADLOCK = 1213  # ER_LOCK_DEADLOCK: the transaction was rolled back
+DEADLOCK_TRIES = 3
+
+
+def _deadlock(exc: DBAPIError) -> bool:
+    args: tuple[Any, ...] = getattr(exc.orig, "args", ())
+    return bool(args) and args[0] == DEADLOCK
 
 
 class MysqlWrites(TransactionWrites):
@@ -263,6 +305,23 @@ class MysqlWrites(TransactionWrites):
         super().__init__(engine)
         self.guarded_login = self._guarded_login
         self._settled = getattr(engine.dialect, "server_version_info", None) is not None
+        self.deadlocks = 0  # transactions run again after InnoDB rolled them back
+
+    async def run(self, body: Callable[[Connection], T]) -> T:
+        """``body`` in a transaction, run again when InnoDB chose it as a deadlock's victim
+        (it rolled the whole transaction back). Concurrent first logins of users whose
+        openids sort next to each other can deadlock in the upsert's gap locks on the
+        unique (appid, openid) index; InnoDB's manual asks applications to retry them."""
+        with translated():
+            for attempt in range(1, DEADLOCK_TRIES + 1):
+                try:
+                    async with self.engine.begin() as conn:
+                        return await conn.run_sync(body)
+                except DBAPIError as exc:
+                    if attempt == DEADLOCK_TRIES or not _deadlock(exc):
+                        raise
+                    self.deadlocks += 1
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _statements(self, conn: Connection) -> LoginStatements:
         if not self._settled:  # connected now: MariaDB or MySQL is known
