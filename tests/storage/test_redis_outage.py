@@ -96,3 +96,44 @@ async def test_a_hung_redis_costs_no_more_than_a_moment(
     ready = await a.api.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ok", "redis": "degraded"}
+
+
+async def test_a_logout_behind_a_partition_ends_everywhere_once_redis_is_back(
+    settings: Settings,
+    sim_state: SimulatorState,
+    proxy: TcpProxy,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """Only the process that logs out loses Redis (a partition): the others still hear
+    Redis, so their in-process tiers stay vouched for and would hold the session for a
+    minute. Once Redis is back, the logging-out process bumps the epoch and says so on the
+    channel: every other process drops its tier at once, and the token is refused."""
+    changes: dict[str, Any] = {
+        "redis_prefix": redis_prefix,
+        "rate_limit_login_ip": 0,
+        "rate_limit_token": 0,
+        "rate_limit_token_failures_ip": 0,
+    }
+    cut_off = settings.model_copy(update={**changes, "redis_url": proxy.url})
+    heard = settings.model_copy(update={**changes, "redis_url": redis_url})
+    (a, a_app), (b, b_app) = [await open_harness(s, sim_state) for s in (cut_off, heard)]
+    try:
+        token = (await a.login("alice"))["token"]
+        for h in (a, b):
+            assert await me_status(h, token) == 200
+        await proxy.down()
+        assert (await a.api.post("/v1/logout", headers=bearer(token))).status_code == 204
+        assert await me_status(a, token) == 401
+        await asyncio.sleep(1.5)  # past the local TTL: b still holds it, vouched for
+        assert await me_status(b, token) == 200  # Redis was never told (the partition)
+
+        await proxy.up()
+        deadline = time.monotonic() + 8  # a's health pause, then its first use of Redis
+        while time.monotonic() < deadline and await me_status(b, token) == 200:
+            assert await me_status(a, token) == 401  # a's checks use Redis again
+            await asyncio.sleep(0.05)
+        assert await me_status(b, token) == 401
+    finally:
+        await close_harness(a, a_app)
+        await close_harness(b, b_app)

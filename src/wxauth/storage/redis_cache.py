@@ -9,7 +9,8 @@ Keys (all under the ``WXAUTH_REDIS_PREFIX``)::
                         after a change
     epoch               the cache's generation; entries of another generation are not believed
     code:<sha256>       a login code being (or already) exchanged, 5 minutes
-    invalidate          pub/sub channel: "s:<hash>" or "u:<id>" for every forget
+    invalidate          pub/sub channel: "s:<hash>" or "u:<id>" for every forget, "epoch"
+                        when a process has bumped the epoch
 
 A forget writes the tombstone and publishes in one round trip. Every process listens on
 the channel and drops the entry from its in-process tier, so a revocation is seen by all
@@ -63,6 +64,7 @@ TOMBSTONE = b"-"
 TOMBSTONE_TTL_MS = int(2 * MAX_FILL_AGE_S * 1000)  # outlives any fill that may race it
 RECONNECT_DELAY_S = 1.0
 LISTEN_POLL_S = 0.5  # how often the invalidation listener looks up from the channel
+EPOCH_MESSAGE = b"epoch"  # on the channel: a new epoch, every process drops its own tier
 MAX_PINGS_IN_FLIGHT = 8  # unanswered pings remembered; an older one's answer is ignored
 T = TypeVar("T", Session, User)
 
@@ -184,7 +186,12 @@ class RedisSessionCache:
             return False
         if self.health.outages != self._outages_seen:
             outages = self.health.outages
-            await self.health.ask(self._redis.incr(self._epoch_key))
+            # Every process drops its in-process tier too: one that holds entries vouched
+            # for (and so reads Redis seldom) would otherwise see the new epoch late.
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.incr(self._epoch_key)
+                pipe.publish(self.channel, EPOCH_MESSAGE)
+                await self.health.ask(pipe.execute())
             self._outages_seen = outages
             self.local.clear()
             log.info("session cache: entries from before the Redis outage retired")
@@ -314,6 +321,9 @@ class RedisSessionCache:
                 local.current_as_of = max(local.current_as_of, answered)
 
     def _drop(self, data: bytes) -> None:
+        if data == EPOCH_MESSAGE:
+            self.local.clear()
+            return
         kind, _, ident = data.decode("ascii", "replace").partition(":")
         if kind == "s":
             self.local.evict_session(ident)
