@@ -174,3 +174,41 @@ def test_a_refused_connection_is_never_put_down_to_load() -> None:
     assert not is_wait(ConnectionRefusedError())
     assert health.failed(ConnectionRefusedError()) is True
     assert health.degraded
+
+
+async def test_a_forget_lost_to_load_retires_the_cache_once_redis_answers(
+    redis: Redis, redis_prefix: str
+) -> None:
+    """A revocation whose tombstone and message this process was too busy to send (every
+    answer lost, each put down to load, so no outage) is sent again; when that is lost
+    too, the process bumps the epoch before it next believes Redis, so no process goes on
+    trusting what the lost message would have retired."""
+    import dataclasses
+
+    from wxauth.core.cache import LocalSessionCache
+    from wxauth.core.models import User
+    from wxauth.storage.redis_cache import FORGET_TRIES, RedisSessionCache
+
+    from .test_store_contract import NOW, login_record
+
+    lag = LoopLag()
+    # Redis answered lately (within the pause), and the loop lags: load, not an outage.
+    health = RedisHealth(timeout=0.1, pause=30, lag=lag)
+    cache = RedisSessionCache(
+        redis, LocalSessionCache(ttl=1.0), prefix=redis_prefix, ttl_s=60, health=health
+    )
+    user = User(id="id-load", appid=APPID, openid="o-load", created_at=NOW)
+    session = dataclasses.replace(login_record("o-load").session, user_id=user.id)
+    await cache.put(session, user)  # Redis answers: the process is healthy
+    epoch_key = f"{redis_prefix}epoch"
+    before = int(await redis.get(epoch_key) or 0)
+    lag.start()
+    await asyncio.sleep(0.05)
+    async with busy_loop(0.6):  # each answer comes in after the ask's patience (0.4 s)
+        await cache.forget_session(session.token_hash)
+    assert not health.degraded and health.outages == 0
+    assert health.overloaded == FORGET_TRIES  # sent again, and lost again
+    assert await cache.get(session.token_hash) is None
+    assert int(await redis.get(epoch_key) or 0) == before + 1  # retired, once Redis answers
+    await cache.aclose()
+    await lag.aclose()

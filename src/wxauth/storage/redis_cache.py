@@ -64,6 +64,7 @@ TOMBSTONE = b"-"
 TOMBSTONE_TTL_MS = int(2 * MAX_FILL_AGE_S * 1000)  # outlives any fill that may race it
 RECONNECT_DELAY_S = 1.0
 LISTEN_POLL_S = 0.5  # how often the invalidation listener looks up from the channel
+FORGET_TRIES = 2  # one more send when the first answer was lost to load
 EPOCH_MESSAGE = b"epoch"  # on the channel: a new epoch, every process drops its own tier
 MAX_PINGS_IN_FLIGHT = 8  # unanswered pings remembered; an older one's answer is ignored
 T = TypeVar("T", Session, User)
@@ -250,18 +251,24 @@ class RedisSessionCache:
     async def _forget(self, kind: str, ident: str) -> None:
         # SQL already holds the change. If Redis cannot be told, the outage is on record:
         # this process bumps the epoch before it believes Redis again, and the others (whose
-        # invalidation channel dropped) do the same.
-        if not self.health.usable():
+        # invalidation channel dropped) do the same. A forget whose answer this process was
+        # too busy to read is sent again (a tombstone and a message: doing it twice is
+        # harmless); should that fail too, the epoch is bumped at the next chance.
+        for _ in range(FORGET_TRIES):
+            if not self.health.usable():
+                return
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.set(self._key(kind, ident), TOMBSTONE, px=TOMBSTONE_TTL_MS)
+                    pipe.publish(self.channel, f"{kind}:{ident}")
+                    await self.health.ask(pipe.execute())
+            except self._errors as exc:
+                if self.health.failed(exc):
+                    return  # an outage: the epoch is bumped once Redis is back
+                continue
+            self.health.succeeded()
             return
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.set(self._key(kind, ident), TOMBSTONE, px=TOMBSTONE_TTL_MS)
-                pipe.publish(self.channel, f"{kind}:{ident}")
-                await self.health.ask(pipe.execute())
-        except self._errors as exc:
-            self.health.failed(exc)
-            return
-        self.health.succeeded()
+        self._outages_seen -= 1  # unheard: retire every entry before believing Redis again
 
     def listen(self) -> None:
         """Start following the invalidation channel (once; on first use)."""
