@@ -37,8 +37,8 @@ from wxauth.core.memory_operators import MemoryOperatorStore
 from wxauth.core.operators import Operators, OperatorStore
 from wxauth.core.persons import Persons
 from wxauth.core.phone import Phones
-from wxauth.core.ports import Clock, Store, WeChatGateway
-from wxauth.core.service import WxAuth, utcnow
+from wxauth.core.ports import Clock, Store, WeChatGateway, utcnow
+from wxauth.core.service import WxAuth
 from wxauth.core.session_keys import SessionKeys
 from wxauth.core.sessions import Authenticator
 from wxauth.core.tokens import SessionPolicy
@@ -148,6 +148,7 @@ class Wiring:
             ttl=settings.session_cache_local_ttl,
             hold=settings.session_cache_ttl,
             touch_interval=timedelta(seconds=settings.session_touch_interval),
+            wall=self.clock,
         )
         return RedisSessionCache(
             self.redis,

@@ -32,8 +32,7 @@ from wxauth.api.routes import (
 from wxauth.api.schemas import ErrorBody
 from wxauth.api.state import ApiState
 from wxauth.config import Settings
-from wxauth.core.ports import Clock
-from wxauth.core.service import utcnow
+from wxauth.core.ports import Clock, utcnow
 from wxauth.errors import ServerMisconfigured
 from wxauth.wiring import Wiring
 

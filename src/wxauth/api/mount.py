@@ -8,8 +8,7 @@ from fastapi import FastAPI
 from wxauth.api.app import create_app
 from wxauth.api.state import ApiState
 from wxauth.config import Settings
-from wxauth.core.ports import Clock
-from wxauth.core.service import utcnow
+from wxauth.core.ports import Clock, utcnow
 from wxauth.integrations.fastapi import chain_lifespan, install
 from wxauth.integrations.local import LocalVerifier
 

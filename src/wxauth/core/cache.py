@@ -21,7 +21,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from wxauth.core.insights import AppCounts, Count, EventQuery, LatencyCount, LoginCount
@@ -36,7 +36,7 @@ from wxauth.core.models import (
     SigningKey,
     User,
 )
-from wxauth.core.ports import Store
+from wxauth.core.ports import Clock, Store, utcnow
 from wxauth.core.webhooks import WebhookStore
 
 MAX_LOCAL_TTL_S = 1.0
@@ -44,10 +44,6 @@ MAX_FILL_AGE_S = 5.0
 
 Monotonic = Callable[[], float]
 V = TypeVar("V")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class SessionCache(Protocol):
@@ -91,7 +87,7 @@ class LocalSessionCache:
         monotonic: Monotonic = time.monotonic,
         hold: float = 0.0,
         touch_interval: timedelta | None = None,
-        wall: Callable[[], datetime] = _utcnow,
+        wall: Clock = utcnow,
     ) -> None:
         self.ttl = ttl
         self.hold = hold

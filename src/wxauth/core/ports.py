@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from wxauth.core.insights import AppCounts, Count, EventQuery, LatencyCount, LoginCount
@@ -22,6 +22,11 @@ from wxauth.core.models import (
 from wxauth.core.webhooks import WebhookStore
 
 Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """The wall clock, aware and in UTC: every :data:`Clock`'s default."""
+    return datetime.now(UTC)
 
 
 class WeChatSessionLike(Protocol):

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from wxauth.core import profile
 from wxauth.core.accounts import Accounts
@@ -26,7 +26,14 @@ from wxauth.core.models import (
     User,
     new_user_id,
 )
-from wxauth.core.ports import Clock, PlatformLogin, Store, WeChatGateway, WeChatSessionLike
+from wxauth.core.ports import (
+    Clock,
+    PlatformLogin,
+    Store,
+    WeChatGateway,
+    WeChatSessionLike,
+    utcnow,
+)
 from wxauth.core.proof import Proof, verified_profile
 from wxauth.core.session_keys import SessionKeys
 from wxauth.core.sessions import check_user, disabled_error
@@ -34,10 +41,6 @@ from wxauth.core.tokens import SessionPolicy, new_token
 from wxauth.errors import AccountDisabled, InvalidCode, ServerMisconfigured, WxAuthError
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from wxauth.config import Settings
-from wxauth.core.ports import Clock, Store
-from wxauth.core.service import utcnow
+from wxauth.core.ports import Clock, Store, utcnow
 from wxauth.core.sessions import Authenticated
 from wxauth.integrations.identity import Identity
 from wxauth.wiring import Wiring

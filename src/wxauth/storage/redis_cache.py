@@ -168,6 +168,7 @@ class RedisSessionCache:
         self._epoch_key = f"{prefix}epoch"
         self.health = health or RedisHealth()
         self._outages_seen = self.health.outages
+        self._unheard = False  # a forget never reached Redis: retire everything before trusting it
         self._errors = _redis_errors()
         self._get = redis.register_script(GET_SCRIPT)
         self._put = redis.register_script(PUT_SCRIPT)
@@ -185,7 +186,7 @@ class RedisSessionCache:
         """Whether Redis may be asked now; after an outage, once the epoch has been bumped."""
         if not self.health.usable():
             return False
-        if self.health.outages != self._outages_seen:
+        if self._unheard or self.health.outages != self._outages_seen:
             outages = self.health.outages
             # Every process drops its in-process tier too: one that holds entries vouched
             # for (and so reads Redis seldom) would otherwise see the new epoch late.
@@ -193,7 +194,7 @@ class RedisSessionCache:
                 pipe.incr(self._epoch_key)
                 pipe.publish(self.channel, EPOCH_MESSAGE)
                 await self.health.ask(pipe.execute())
-            self._outages_seen = outages
+            self._outages_seen, self._unheard = outages, False
             self.local.clear()
             log.info("session cache: entries from before the Redis outage retired")
         return True
@@ -268,7 +269,7 @@ class RedisSessionCache:
                 continue
             self.health.succeeded()
             return
-        self._outages_seen -= 1  # unheard: retire every entry before believing Redis again
+        self._unheard = True  # retire every entry before believing Redis again
 
     def listen(self) -> None:
         """Start following the invalidation channel (once; on first use)."""
@@ -302,7 +303,7 @@ class RedisSessionCache:
         sent: dict[bytes, float] = {}
         vouching = local.hold > local.ttl > 0
         ping_every = local.ttl / 4 if vouching else math.inf
-        next_ping, serial = loop.time(), 0
+        next_ping, serial = (loop.time() if vouching else math.inf), 0
         while not self._closed:
             now = loop.time()
             if now >= next_ping:

@@ -37,11 +37,11 @@ rolled back as a deadlock's victim runs again (:meth:`MysqlWrites.run`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wxauth.core.models import GuardedLogin, LoginRecord, User
@@ -76,7 +76,7 @@ DEADLOCK = 1213  # ER_LOCK_DEADLOCK: the transaction was rolled back
 DEADLOCK_TRIES = 3
 
 
-def _deadlock(exc: StatementError) -> bool:
+def _deadlock(exc: DBAPIError) -> bool:
     args: tuple[Any, ...] = getattr(exc.orig, "args", ())
     return bool(args) and args[0] == DEADLOCK
 
@@ -94,17 +94,25 @@ class MysqlWrites(TransactionWrites):
         self.deadlocks = 0  # transactions run again after InnoDB rolled them back
 
     async def run(self, body: Callable[[Connection], T]) -> T:
-        """``body`` in a transaction, run again when InnoDB chose it as a deadlock's victim
+        """``body`` in a transaction (see :meth:`_retried`)."""
+
+        async def attempt() -> T:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(body)
+
+        return await self._retried(attempt)
+
+    async def _retried(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt``, run again when InnoDB chose its transaction as a deadlock's victim
         (it rolled the whole transaction back). Concurrent first logins of users whose
         openids sort next to each other can deadlock in the upsert's gap locks on the
         unique (appid, openid) index; InnoDB's manual asks applications to retry them."""
         with translated():
-            for attempt in range(1, DEADLOCK_TRIES + 1):
+            for tries in range(1, DEADLOCK_TRIES + 1):
                 try:
-                    async with self.engine.begin() as conn:
-                        return await conn.run_sync(body)
+                    return await attempt()
                 except DBAPIError as exc:
-                    if attempt == DEADLOCK_TRIES or not _deadlock(exc):
+                    if tries == DEADLOCK_TRIES or not _deadlock(exc):
                         raise
                     self.deadlocks += 1
         raise AssertionError("unreachable")  # pragma: no cover
@@ -145,22 +153,19 @@ class MysqlWrites(TransactionWrites):
         batch = login_batch(dialect, tuple(sorted(record.profile)), record.event is not None, link)
         params = batch.params(batch_values(record))
         dbapi = dialect.loaded_dbapi
-        with translated():
-            for attempt in range(1, DEADLOCK_TRIES + 1):
-                async with self.engine.connect() as conn:
-                    raw = await conn.get_raw_connection()
-                    try:
-                        return answered(
-                            record, await send_batch(raw.driver_connection, batch, params)
-                        )
-                    except dbapi.Error as exc:  # as SQLAlchemy would raise it, without values
-                        lost = dialect.is_disconnect(exc, raw.dbapi_connection, None)
-                        if lost:
-                            await conn.invalidate(exc)
-                        error = DBAPIError.instance(
-                            None, None, exc, dbapi.Error, connection_invalidated=lost
-                        )
-                        if attempt == DEADLOCK_TRIES or not _deadlock(error):
-                            raise error from None
-                        self.deadlocks += 1
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        async def attempt() -> GuardedLogin:
+            async with self.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                try:
+                    answer = await send_batch(raw.driver_connection, batch, params)
+                except dbapi.Error as exc:  # as SQLAlchemy would raise it, without values
+                    lost = dialect.is_disconnect(exc, raw.dbapi_connection, None)
+                    if lost:
+                        await conn.invalidate(exc)
+                    raise DBAPIError.instance(
+                        None, None, exc, dbapi.Error, connection_invalidated=lost
+                    ) from None
+            return answered(record, answer)
+
+        return await self._retried(attempt)
