@@ -8,10 +8,12 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wxauth.core.models import LoginEvent, Session, User
 from wxauth.core.webhooks import USER_CREATED
@@ -87,16 +89,25 @@ async def _login(store: SqlStore, openid: str) -> tuple[User, bool, Session]:
     return user, created, dataclasses.replace(record.session, user_id=user.id)
 
 
-async def test_a_postgres_login_is_one_statement(postgres_url: str) -> None:
-    engine = await emptied(postgres_url)
-    store = SqlStore(engine, webhook_ttl=60)
-    await store.webhooks.gate.current()  # the subscriptions (none), read once a minute here
+async def sent_on(engine: AsyncEngine) -> list[str]:
+    """Every query asyncpg sends on ``engine``'s connections from now on (its pool is
+    emptied first): SQLAlchemy's and those on asyncpg's own connection alike."""
+    await engine.dispose()
     statements: list[str] = []
 
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _seen(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
+    @event.listens_for(engine.sync_engine, "connect")
+    def _logged(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.driver_connection.add_query_logger(lambda q: statements.append(q.query))
 
+    return statements
+
+
+async def test_a_postgres_login_is_one_statement(postgres_url: str) -> None:
+    engine = await emptied(postgres_url)
+    statements = await sent_on(engine)
+    store = SqlStore(engine, webhook_ttl=60)
+    await store.webhooks.gate.current()  # the subscriptions (none), read once a minute here
+    statements.clear()
     first = login_record("o-1")
     first = dataclasses.replace(first, event=LoginEvent(NOW, "ok", first.appid, None, "1.2.3.4"))
     user, created = await store.record_login(first)
@@ -113,6 +124,37 @@ async def test_a_postgres_login_is_one_statement(postgres_url: str) -> None:
     await engine.dispose()
 
 
+async def test_a_postgres_login_that_fails_leaves_nothing_and_its_connection_serves_on(
+    postgres_url: str,
+) -> None:
+    """The login's statement runs on asyncpg's own connection: an error of it comes out as
+    SQLAlchemy's would (here an IntegrityError: the session's token hash is taken), the
+    user's upsert in the same statement is undone with it, and the pool's one connection
+    serves the next login."""
+    from sqlalchemy.exc import IntegrityError
+
+    engine = await emptied(postgres_url)
+    await engine.dispose()
+    engine = create_engine(postgres_url, pool_size=1, max_overflow=0)
+    store = SqlStore(engine)
+    record = login_record("o-1", unionid="u-1")
+    first = await store.record_login_unless_blocked(record)
+    assert first.user is not None and first.user.person_id == first.user.id
+    clash = login_record("o-2", unionid="u-2")
+    taken = dataclasses.replace(clash.session, token_hash=record.session.token_hash)
+    with pytest.raises(IntegrityError) as raised:
+        await store.record_login_unless_blocked(dataclasses.replace(clash, session=taken))
+    assert not raised.value.connection_invalidated
+    assert await store.find_user(clash.appid, "o-2") is None
+    assert await store.get_session_key(clash.appid, "o-2") is None
+    assert await store.person_users(clash.new_user_id) == []
+    after = await store.record_login_unless_blocked(clash)
+    assert after.created and after.user is not None and after.user.person_id == after.user.id
+    found = await store.find_session(clash.session.token_hash)
+    assert found is not None and found[1] == after.user
+    await engine.dispose()
+
+
 async def test_a_reported_postgres_creation_is_still_one_statement(postgres_url: str) -> None:
     """With user.created wanted, the outbox rows are CTEs of the login's one statement,
     written only when the login created the user."""
@@ -121,20 +163,15 @@ async def test_a_reported_postgres_creation_is_still_one_statement(postgres_url:
     subs = [subscription((USER_CREATED,)) for _ in range(2)]
     for sub in subs:
         await store.webhooks.add_subscription(sub)
+    statements = await sent_on(engine)
     await store.webhooks.gate.current()
-    statements: list[str] = []
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _seen(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
+    statements.clear()
     user, created = await store.record_login(login_record("o-1"))
     again = dataclasses.replace(login_record("o-1"), new_user_id="other")
     _, created_again = await store.record_login(again)
     guarded = await store.record_login_unless_blocked(login_record("o-2", unionid="u-2"))
     assert created and not created_again and guarded.created and guarded.user is not None
     assert len(statements) == 3
-    event.remove(engine.sync_engine, "before_cursor_execute", _seen)
     rows = await store.webhooks.list_deliveries()
     assert sorted(r.subscription_id for r in rows) == sorted(s.id for s in subs * 2)
     assert {(r.event_type, r.user_id) for r in rows} == {
@@ -187,14 +224,10 @@ async def test_a_postgres_first_login_links_its_person_in_the_same_statement(
     from .test_store_contract import OTHER_APPID
 
     engine = await emptied(postgres_url)
+    statements = await sent_on(engine)
     store = SqlStore(engine, webhook_ttl=60)
     await store.webhooks.gate.current()  # the subscriptions (none), read once a minute here
-    statements: list[str] = []
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _seen(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
+    statements.clear()
     founder, _ = await store.record_login(login_record("o-a", unionid="u-1"))
     joiner, _ = await store.record_login(login_record("o-b", appid=OTHER_APPID, unionid="u-1"))
     assert len(statements) == 2
@@ -228,14 +261,10 @@ async def test_a_postgres_guarded_login_is_one_statement(postgres_url: str) -> N
     """The read before a login (is the user disabled, or due for deletion?) happens in the
     login's statement: one round trip, whether it writes or, for a blocked user, not."""
     engine = await emptied(postgres_url)
+    statements = await sent_on(engine)
     store = SqlStore(engine, webhook_ttl=60)
     await store.webhooks.gate.current()  # the subscriptions (none), read once a minute here
-    statements: list[str] = []
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _seen(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
+    statements.clear()
     first = await store.record_login_unless_blocked(login_record("o-1", unionid="u-1"))
     again = await store.record_login_unless_blocked(login_record("o-1", unionid="u-1"))
     assert len(statements) == 2

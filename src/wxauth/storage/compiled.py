@@ -1,7 +1,8 @@
 """Statements compiled once for a driver's own cursor: their SQL, and how named values
 become their positional parameters (each bound type's public ``bind_processor``; for
-``UTCDateTime`` the one-step :func:`utc_text`). Used where a hot write runs on the DB-API
-cursor itself (SQLite's writer thread, MariaDB's login in one round trip)."""
+``UTCDateTime`` the one-step :func:`utc_text` where the column is naive text, an aware UTC
+datetime where the driver takes those). Used where a hot write runs on the driver itself
+(SQLite's writer thread, MariaDB's login query, PostgreSQL's login statement)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from sqlalchemy import Dialect, Executable
 from sqlalchemy.types import TypeEngine
 
-from wxauth.storage.tables import UTCDateTime
+from wxauth.storage.tables import NAIVE_UTC_DIALECTS, UTCDateTime
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,17 @@ class Compiled:
 
 def processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     """How a value of ``type_`` is handed to the driver: the type's own bind processor, or
-    :func:`utc_text` for ``UTCDateTime`` (the same result as its chain, in one step)."""
+    for ``UTCDateTime`` the same result as its chain, in one step: :func:`utc_text` on
+    SQLite, MySQL and MariaDB, :func:`utc_aware` on PostgreSQL."""
     if isinstance(type_, UTCDateTime):
-        return utc_text
+        return utc_text if dialect.name in NAIVE_UTC_DIALECTS else utc_aware
     return type_.dialect_impl(dialect).bind_processor(dialect)
+
+
+def utc_aware(value: datetime | None) -> datetime | None:
+    """What ``UTCDateTime`` hands a driver that stores the instant (asyncpg's
+    ``timestamptz``): the same instant, in UTC."""
+    return None if value is None else value.astimezone(UTC)
 
 
 def utc_text(value: datetime | None) -> str | None:

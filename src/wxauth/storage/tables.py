@@ -38,6 +38,10 @@ metadata = MetaData(
 )
 
 
+# Where a timestamp column holds naive UTC (DATETIME); PostgreSQL's timestamptz holds the instant.
+NAIVE_UTC_DIALECTS = ("sqlite", "mysql", "mariadb")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on every backend (SQLite included)."""
 
@@ -48,7 +52,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         value = value.astimezone(UTC)
-        naive = dialect.name in ("sqlite", "mysql", "mariadb")
+        naive = dialect.name in NAIVE_UTC_DIALECTS
         return value.replace(tzinfo=None) if naive else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:

@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wxauth.core.models import GuardedLogin, LoginRecord, User
 from wxauth.core.webhooks import LoginOutbox
 from wxauth.storage.boundary import translated
+from wxauth.storage.driver import driver_connection
 from wxauth.storage.login_mariadb import answered, batch_values, login_batch, send_batch
 from wxauth.storage.login_sql import LoginStatements
 from wxauth.storage.persons_sql import link_new_user
@@ -155,17 +156,8 @@ class MysqlWrites(TransactionWrites):
         dbapi = dialect.loaded_dbapi
 
         async def attempt() -> GuardedLogin:
-            async with self.engine.connect() as conn:
-                raw = await conn.get_raw_connection()
-                try:
-                    answer = await send_batch(raw.driver_connection, batch, params)
-                except dbapi.Error as exc:  # as SQLAlchemy would raise it, without values
-                    lost = dialect.is_disconnect(exc, raw.dbapi_connection, None)
-                    if lost:
-                        await conn.invalidate(exc)
-                    raise DBAPIError.instance(
-                        None, None, exc, dbapi.Error, connection_invalidated=lost
-                    ) from None
+            async with driver_connection(self.engine, (dbapi.Error,)) as driver:
+                answer = await send_batch(driver, batch, params)
             return answered(record, answer)
 
         return await self._retried(attempt)

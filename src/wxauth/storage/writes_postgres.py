@@ -6,10 +6,12 @@ the user's id from the upsert's ``RETURNING``, so nothing waits for an answer be
 next write. A first login that brings a UnionID also links the new user to its person in
 the same statement: the first user of a UnionID founds the person (its own id), a later one
 joins it (see :func:`login_statement`). One statement is atomic by itself, so it runs
-outside an explicit transaction (SQLAlchemy's asyncpg adapter then sends no ``BEGIN`` and
-no ``COMMIT``); asyncpg prepares it once per connection and keeps it (its statement
-cache), so later logins send only the values. The statement is built once per set of
-profile columns a login carries.
+outside an explicit transaction (no ``BEGIN``, no ``COMMIT``). It is built and compiled
+once per set of profile columns a login carries, and sent on asyncpg's own connection
+(:mod:`wxauth.storage.driver`: through SQLAlchemy's ``execute`` the statement's cache key
+alone, made anew on each call, cost a worker more CPU than asyncpg's work on it); asyncpg
+prepares it once per connection and keeps it (its statement cache), so later logins send
+only the values.
 
 When webhook subscriptions want ``user.created``, the statement has one more CTE per
 subscription: an outbox row inserted from the upsert's ``RETURNING`` only where the
@@ -46,6 +48,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from wxauth.core.models import GuardedLogin, LoginRecord, User
 from wxauth.core.webhooks import LoginOutbox
 from wxauth.storage.boundary import translated
+from wxauth.storage.compiled import Compiled
+from wxauth.storage.driver import driver_connection, postgres_error_class
 from wxauth.storage.login_sql import _changes
 from wxauth.storage.tables import (
     USER_COLUMNS,
@@ -66,6 +70,7 @@ from wxauth.storage.writes import (
     user_values,
 )
 
+COMPILED_LOGINS = 256  # shapes of login (sets of profile columns, ...) kept compiled
 SESSION_NAMES = tuple(c.name for c in sessions.c)
 EVENT_NAMES = tuple(c.name for c in login_events.c if c.name not in ("id",))
 TOUCH_ONE = (
@@ -233,22 +238,26 @@ def login_values(record: LoginRecord) -> dict[str, Any]:
     return values
 
 
+LoginShape = tuple[tuple[str, ...], bool, bool, bool, int]
+"""What a login's statement depends on: :func:`login_statement`'s arguments."""
+
+
 def _login(
     record: LoginRecord, outbox: LoginOutbox | None, *, guarded: bool
-) -> tuple[Executable, dict[str, Any]]:
-    """A login's statement and its values, with the outbox rows of a creation if wanted."""
+) -> tuple[LoginShape, dict[str, Any]]:
+    """A login's statement (its shape) and values, with a creation's outbox rows if wanted."""
     values = login_values(record)
     rows = [] if outbox is None else created_rows(record, outbox)
     for i, row in enumerate(rows):
         values.update({f"w{i}_{name}": row[name] for name in WEBHOOK_OUTBOX_NAMES})
-    statement = login_statement(
+    shape = (
         tuple(sorted(record.profile)),
         record.event is not None,
         record.unionid is not None,
         guarded,
         len(rows),
     )
-    return statement, values
+    return shape, values
 
 
 def created_rows(record: LoginRecord, outbox: LoginOutbox) -> list[dict[str, Any]]:
@@ -266,6 +275,7 @@ class PostgresWrites(TransactionWrites):
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine)
         self.guarded_login = self._guarded_login
+        self._compiled: dict[LoginShape, Compiled] = {}
 
     async def _alone(self, statement: Executable, values: dict[str, Any]) -> Any:
         """Run one statement on its own (atomic by itself): one round trip."""
@@ -274,14 +284,26 @@ class PostgresWrites(TransactionWrites):
                 conn = await _autocommit(conn)
                 return await conn.execute(statement, values)
 
+    async def _login_row(self, shape: LoginShape, values: dict[str, Any]) -> Any:
+        """A login's statement, on its own on asyncpg's connection: its one row."""
+        compiled = self._compiled.get(shape)
+        if compiled is None:
+            if len(self._compiled) >= COMPILED_LOGINS:
+                self._compiled.clear()
+            statement = login_statement(*shape)
+            compiled = self._compiled[shape] = Compiled.of(statement, self.engine.dialect, ())
+        params = compiled.params(values)
+        with translated():
+            async with driver_connection(self.engine, (Exception,), postgres_error_class) as d:
+                return await d.fetchrow(compiled.sql, *params)
+
     async def record_login(
         self, record: LoginRecord, outbox: LoginOutbox | None = None
     ) -> tuple[User, bool]:
         if outbox is not None and outbox.updated:
             return await super().record_login(record, outbox)
-        statement, values = _login(record, outbox, guarded=False)
-        result = await self._alone(statement, values)
-        user = user_of(result.one())
+        shape, values = _login(record, outbox, guarded=False)
+        user = user_of(await self._login_row(shape, values))
         return user, user.id == record.new_user_id
 
     async def _guarded_login(
@@ -290,8 +312,8 @@ class PostgresWrites(TransactionWrites):
         if outbox is not None and outbox.updated:  # its event needs the stored row
             statements = self.statements
             return await self.run(lambda conn: read_then_login(conn, statements, record, outbox))
-        statement, values = _login(record, outbox, guarded=True)
-        row = (await self._alone(statement, values)).one()._mapping
+        shape, values = _login(record, outbox, guarded=True)
+        row = await self._login_row(shape, values)
         previous = None if row["p_id"] is None else _user_from(row, "p_")
         if row["u_id"] is None:
             return GuardedLogin(previous, None, created=False)
