@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
 import uvicorn
 from pydantic import SecretStr
 
+from wxauth import collector
 from wxauth.cli.common import (
     AppOption,
     LogLevel,
@@ -22,12 +23,14 @@ from wxauth.cli.common import (
     warn_unknown_env,
 )
 from wxauth.cli.logs import logging_config
+from wxauth.cli.workers import Supervisor, balanced, port_in_use
 from wxauth.config import Settings
 from wxauth.core.keyring import generate_key
 from wxauth.demo import DEMO_APPID, DEMO_SECRET, DemoFailed, run_demo
 from wxauth.simulator.state import FaultRule, SimApp, SimulatorState
 
 app = typer.Typer()
+APP_FACTORY = "wxauth.api.factory:app_from_environment"
 
 
 def sim_apps(specs: list[str] | None) -> list[SimApp]:
@@ -161,16 +164,23 @@ def serve(
             "or register one with `wxauth apps add APPID`"
         )
     setup_logging(log_level)
-    uvicorn.run(
-        "wxauth.api.factory:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        log_config=logging_config(log_level),  # applied in every worker, too
-        proxy_headers=False,  # WXAUTH_TRUSTED_PROXIES alone decides whom to believe
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "log_config": logging_config(log_level),  # applied in every worker, too
+        "proxy_headers": False,  # WXAUTH_TRUSTED_PROXIES alone decides whom to believe
+    }
+    if workers > 1 and balanced():  # each worker its own socket (cli/workers.py)
+        if (reason := port_in_use(host, port)) is not None:
+            raise fail(
+                f"cannot listen on {host}:{port} ({reason.strerror or reason}): "
+                "stop what holds the port or choose another --port"
+            )
+        config = uvicorn.Config(APP_FACTORY, **options)
+        raise typer.Exit(Supervisor(config, host, port, workers).run())
+    uvicorn.run(APP_FACTORY, workers=workers, **options)
 
 
 @app.command()
@@ -196,7 +206,9 @@ def simulator(
         rules.append(FaultRule(rate=1.0, latency_ms=latency_ms))
     state = SimulatorState(simulated, faults=rules)
     typer.echo(f"WeChat simulator on http://{host}:{port}, apps: {', '.join(state.apps)}")
-    uvicorn.run(create_simulator_app(state), host=host, port=port, log_level=log_level or "info")
+    simulator_app = create_simulator_app(state)
+    collector.settle()
+    uvicorn.run(simulator_app, host=host, port=port, log_level=log_level or "info")
 
 
 @app.command()
