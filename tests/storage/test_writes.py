@@ -376,6 +376,44 @@ async def test_a_mariadb_login_is_one_query_and_a_failed_one_leaves_nothing(
     await engine.dispose()
 
 
+async def test_a_mariadb_login_is_one_round_trip_and_the_pool_rolls_back_only_when_needed(
+    mariadb_url: str,
+) -> None:
+    """The login's query ends with its COMMIT, so the pool sends no ROLLBACK when the
+    connection comes back; after a login that failed in the middle, it does, and the
+    failed login's writes are gone. A read through SQLAlchemy is rolled back as before."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    engine = await emptied(mariadb_url)
+    await engine.dispose()
+    engine = create_engine(mariadb_url, pool_size=1, max_overflow=0)
+    store = SqlStore(engine)
+
+    async def rollbacks() -> int:
+        async with engine.connect() as conn:  # the pool's one connection: the same session
+            row = (await conn.execute(text("SHOW SESSION STATUS LIKE 'Com_rollback'"))).one()
+        return int(row[1])
+
+    await store.record_login_unless_blocked(login_record("o-0"))  # settles MariaDB's path
+    before = await rollbacks()  # the read's own rollback, as it closes, is counted next time
+    record = login_record("o-1", unionid="u-1")
+    for _ in range(3):
+        done = await store.record_login_unless_blocked(record)
+        assert done.user is not None
+        record = login_record(f"o-{_ + 2}")
+    assert await rollbacks() == before + 1  # only the first look's own
+    clash = login_record("o-9")
+    taken = dataclasses.replace(clash.session, token_hash=record.session.token_hash)
+    await store.record_login_unless_blocked(record)
+    with pytest.raises(IntegrityError):
+        await store.record_login_unless_blocked(dataclasses.replace(clash, session=taken))
+    assert await rollbacks() == before + 3  # the failed login's, and the second look's
+    assert await store.find_user(clash.appid, "o-9") is None
+    assert (await store.record_login_unless_blocked(clash)).created
+    await engine.dispose()
+
+
 async def test_a_mysql_write_that_innodb_picks_as_a_deadlocks_victim_runs_again(
     mariadb_url: str,
 ) -> None:

@@ -27,6 +27,8 @@ from sqlalchemy import exc as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from wxauth.storage.engine import ENDED
+
 # asyncpg's errors carry PostgreSQL's SQLSTATE; its class says what kind of error it is, as
 # SQLAlchemy's asyncpg adapter tells them apart.
 SQLSTATE_CLASSES: dict[str, type[DBAPIError]] = {
@@ -55,11 +57,15 @@ async def driver_connection(
     engine: AsyncEngine,
     errors: tuple[type[BaseException], ...],
     classify: Callable[[BaseException], type[DBAPIError]] | None = None,
+    *,
+    ends_transaction: bool = False,
 ) -> AsyncIterator[Any]:
     """The driver's own connection (asyncpg's, asyncmy's) of a connection from ``engine``'s
     pool; ``errors`` (what the driver raises) leave as :class:`DBAPIError`, of the class
     ``classify`` says (by default the one named like the driver's, as for a DB-API driver
-    whose errors are PEP 249's)."""
+    whose errors are PEP 249's). ``ends_transaction``: a block that finishes without an
+    error has ended its transaction itself (its query's last statement is ``COMMIT``), so
+    the pool need not roll it back (:func:`~wxauth.storage.engine.create_engine`)."""
     dialect = engine.dialect
     async with engine.connect() as conn:
         # Checked out and connected by connect(): its pooled connection is there, no I/O.
@@ -68,6 +74,8 @@ async def driver_connection(
         pooled = sync.connection
         try:
             yield pooled.driver_connection
+            if ends_transaction:
+                pooled.info[ENDED] = True
         except errors as exc:
             lost = dialect.is_disconnect(exc, pooled.dbapi_connection, None)  # type: ignore[arg-type]
             if lost:

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolResetState
 
 SQLITE_BUSY_TIMEOUT_S = 30
 POOL_RECYCLE_S = 1800
@@ -50,12 +51,34 @@ def create_engine(url: str, *, pool: PoolSize | None = None, **kwargs: Any) -> A
         kwargs.setdefault("max_overflow", pool.overflow)
         kwargs.setdefault("pool_timeout", pool.timeout)
         kwargs.setdefault("pool_recycle", POOL_RECYCLE_S)
-    if backend in ("mysql", "mariadb") and "charset" not in parsed.query:
-        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    if backend in ("mysql", "mariadb"):
+        if "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        kwargs.setdefault("pool_reset_on_return", None)  # _reset_unless_ended does it
     engine = create_async_engine(parsed, **kwargs)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    elif backend in ("mysql", "mariadb") and kwargs["pool_reset_on_return"] is None:
+        event.listen(engine.sync_engine, "reset", _reset_unless_ended)
     return engine
+
+
+ENDED = "wxauth_transaction_ended"
+"""Set in a pooled connection's ``info`` by a write that ended its own transaction on the
+driver's connection (MariaDB's one-query login: its ``COMMIT`` is in the query)."""
+
+
+def _reset_unless_ended(dbapi_connection: Any, record: Any, state: PoolResetState) -> None:
+    """The pool's reset of a MySQL or MariaDB connection given back: a ``ROLLBACK``, as
+    SQLAlchemy's own reset sends, unless the connection's transaction was ended already
+    (by the :class:`~sqlalchemy.engine.Connection` closing it, or by a query whose last
+    statement was its ``COMMIT``): then it would be one more round trip for nothing. A
+    connection about to be closed is not reset at all."""
+    ended = record.info.pop(ENDED, False)
+    if state.terminate_only or not state.asyncio_safe:
+        return
+    if not (ended or state.transaction_was_reset):
+        dbapi_connection.rollback()
 
 
 def sqlite_thread_engine(engine: AsyncEngine) -> Engine | None:

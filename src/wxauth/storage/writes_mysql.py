@@ -156,7 +156,9 @@ class MysqlWrites(TransactionWrites):
         dbapi = dialect.loaded_dbapi
 
         async def attempt() -> GuardedLogin:
-            async with driver_connection(self.engine, (dbapi.Error,)) as driver:
+            async with driver_connection(
+                self.engine, (dbapi.Error,), ends_transaction=True
+            ) as driver:
                 answer = await send_batch(driver, batch, params)
             return answered(record, answer)
 
