@@ -198,7 +198,8 @@ class BatchAnswer:
 async def send_batch(driver: Any, batch: LoginBatch, params: tuple[Any, ...]) -> BatchAnswer:
     """Send ``batch`` and its ``COMMIT`` on the driver's own connection (asyncmy's), and
     read every one of its results. A statement that fails stops the server there: nothing
-    is committed, and the pool's reset rolls the rest back."""
+    is committed, and the pool's reset rolls the rest back (after a ``COMMIT`` it has
+    nothing to do: :mod:`wxauth.storage.engine`)."""
     async with driver.cursor() as cursor:
         await cursor.execute(batch.sql, params)
         await cursor.nextset()  # after SET: the user as they were

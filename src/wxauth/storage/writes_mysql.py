@@ -20,11 +20,12 @@ several; every value is still a bound parameter, escaped by the driver):
    merges).
 
 The server runs them in order and stops at the first error, before the ``COMMIT``; the
-pool's reset, when the connection is given back, rolls the rest back (it sends a
-``ROLLBACK`` whatever happened: that is the login's one more round trip). Where that took
-eleven round trips (a read, the login's five statements, the person's four, the reset), it
-takes two. Through SQLAlchemy's own transaction it took a ``COMMIT`` more, and SQLAlchemy's
-checkout, transaction and commit were 17 % of a worker's CPU during 200 concurrent logins.
+pool's reset, when the connection is given back, rolls the rest back. After a query that
+got to its ``COMMIT`` the reset sends nothing (:func:`~wxauth.storage.engine.create_engine`),
+so where that took eleven round trips (a read, the login's five statements, the person's
+four, the reset), it takes one. Through SQLAlchemy's own transaction it took a ``COMMIT``
+more, and SQLAlchemy's checkout, transaction and commit were 17 % of a worker's CPU during
+200 concurrent logins.
 
 **Everything else, and MySQL** (which has no ``RETURNING``: the row is read back, already
 locked by the upsert) runs the same statements as the other databases, one at a time, in
@@ -147,8 +148,8 @@ class MysqlWrites(TransactionWrites):
 
     async def _in_one_query(self, record: LoginRecord) -> GuardedLogin:
         """MariaDB's login: one query on the driver's own connection, its ``COMMIT`` in it
-        (SQLAlchemy's transaction would cost a ``COMMIT`` and, as the pool's reset when
-        the connection is given back, a ``ROLLBACK`` more). Run again after a deadlock."""
+        (SQLAlchemy's transaction would cost a ``COMMIT`` more, and the pool's reset a
+        ``ROLLBACK``). Run again after a deadlock."""
         dialect = self.engine.dialect
         link = record.unionid is not None
         batch = login_batch(dialect, tuple(sorted(record.profile)), record.event is not None, link)
