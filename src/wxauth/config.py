@@ -289,6 +289,10 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=20, ge=1, le=1000)
     database_max_overflow: int = Field(default=0, ge=0, le=1000)
     database_pool_timeout: float = Field(default=5.0, gt=0, le=120)
+    # FastAPI's own OpenTelemetry (spans and metrics through the global providers): off by
+    # default, since /metrics already counts requests and, off, it costs nothing; on, every
+    # request first asks whether a provider is configured.
+    opentelemetry: bool = False
     # Webhooks (wxauth webhooks): the delivery worker of each server process, how long one
     # attempt may take, how many are made, the backoff between them, whether private and
     # loopback receivers are allowed, how often the outbox is polled, and how many days

@@ -123,4 +123,5 @@ async def test_metrics_count_requests_by_route(harness: Harness) -> None:
     assert 'wxauth_http_requests_total{route="/v1/me",status="200"} 3.0' in text
     assert 'wxauth_http_requests_total{route="/v1/me",status="401"} 1.0' in text
     assert 'wxauth_http_requests_total{route="/v1/login",status="200"} 1.0' in text
+    assert 'wxauth_http_request_seconds_count{route="/v1/me"} 4.0' in text
     assert token not in text

@@ -52,6 +52,18 @@ class Metrics:
             "Age of the oldest pending webhook delivery.",
             registry=self.registry,
         )
+        self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+
+    def answered(self, template: str, status: int, seconds: float) -> None:
+        """Count one answer of the route ``template`` and observe its latency. The
+        labelled children are kept (a route's templates and statuses are few): looking
+        them up by labels takes a lock and a validation each time."""
+        children = self._children.get((template, status))
+        if children is None:
+            children = (self.requests.labels(template, str(status)), self.latency.labels(template))
+            self._children[(template, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     # -- the webhook worker's observer (wxauth.core.webhook_worker.DeliveryObserver) ------
 
@@ -98,5 +110,4 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(template, str(status)).inc()
-            self.metrics.latency.labels(template).observe(time.perf_counter() - start)
+            self.metrics.answered(template, status, time.perf_counter() - start)
