@@ -112,21 +112,27 @@ async def token_check(
         build_request("GET", "/v1/me", HOST, headers={"Authorization": f"Bearer {t}"})
         for t in tokens
     ]
-    health = [build_request("GET", "/healthz", HOST)]
-    for target, requests in (("/healthz", health), ("/v1/me", me)):
+    targets = {"/healthz": [build_request("GET", "/healthz", HOST)], "/v1/me": me}
+    for requests in targets.values():
         await timed(
             api, requests, connections=plan.low_connections, duration_s=plan.warmup_s, repeat=True
         )
-        for connections in (plan.high_connections, plan.low_connections, 1):
-            runs = []
-            for _ in range(plan.repeats):
+    levels = (plan.high_connections, plan.low_connections, 1)
+    runs: dict[tuple[str, int], list[Row]] = {(t, c): [] for t in targets for c in levels}
+    # The two targets take turns, run by run: what the ratio compares then saw the same
+    # machine (a neighbour's load comes and goes over a minute as well as over a run).
+    for connections in levels:
+        for _ in range(plan.repeats):
+            for target, requests in targets.items():
                 spent = services.snapshot() if services else None
                 load, use = await timed(
                     api, requests, connections=connections, duration_s=plan.duration_s, repeat=True
                 )
                 note = services.note(spent, load.elapsed_s) if services and spent else ""
-                runs.append(Row.of(label, target, connections, load, use, note))
-            results.rows.append(median_run(runs))
+                runs[target, connections].append(
+                    Row.of(label, target, connections, load, use, note)
+                )
+    results.rows += [median_run(runs[t, c]) for t in targets for c in levels]
 
 
 async def login(

@@ -134,6 +134,19 @@ async def test_a_claim_retried_after_a_lost_answer_recognises_itself(
     assert 0 < await redis.ttl(key[0]) <= 60
 
 
+async def test_a_claim_after_redis_forgot_its_scripts_loads_the_script_again(
+    redis: Redis, redis_prefix: str
+) -> None:
+    """A Redis restarted (or flushed) since the last claim knows no script by its digest:
+    the claim loads it and is still claimed once."""
+    guard = RedisCodeGuard(redis, prefix=redis_prefix, health=RedisHealth())
+    assert await guard.claim(APPID, "before") is True
+    await redis.script_flush()
+    assert await guard.claim(APPID, "after") is True
+    assert await guard.claim(APPID, "after") is False
+    assert guard.passed == 0
+
+
 async def test_a_hung_redis_on_a_quiet_loop_is_down_at_once(
     redis: Redis, redis_prefix: str, health: RedisHealth, proxy: TcpProxy
 ) -> None:
