@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
@@ -78,3 +79,28 @@ def test_0003_upgrades_existing_rows_in_place(tmp_path: Path) -> None:
         await store.engine.dispose()
 
     asyncio.run(read())
+
+
+def test_a_mariadb_migration_logs_no_note_per_table(caplog: pytest.LogCaptureFixture) -> None:
+    """MariaDB notes that each primary key's name is ignored; ``wxauth db upgrade`` shows
+    none of those notes, and its own driver's other warnings still reach the log."""
+    import asyncio
+    import logging
+
+    from tests.services import MARIADB_PORT, require
+    from tests.storage.conftest import _mariadb, unique_name
+
+    require("MariaDB", MARIADB_PORT)
+    name = unique_name()
+    asyncio.run(_mariadb(f"CREATE DATABASE `{name}`"))
+    url = f"mysql+asyncmy://root@127.0.0.1:{MARIADB_PORT}/{name}"
+    try:
+        with caplog.at_level(logging.WARNING, logger="asyncmy"):
+            upgrade(url)
+            downgrade(url, "base")
+            upgrade(url)
+        assert [r.getMessage() for r in caplog.records if r.name.startswith("asyncmy")] == []
+        assert logging.getLogger("asyncmy").filters == []
+        asyncio.run(_mariadb(f"SELECT COUNT(*) FROM `{name}`.users"))  # noqa: S608
+    finally:
+        asyncio.run(_mariadb(f"DROP DATABASE IF EXISTS `{name}`"))

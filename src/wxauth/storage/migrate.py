@@ -5,7 +5,10 @@ the operator commands refuse to run, when it is not)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +30,36 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+class _NoPrimaryKeyNameNotes(logging.Filter):
+    """MySQL and MariaDB note (1280) that a primary key's name is ignored (every primary
+    key is called PRIMARY there; the naming convention names them for the other
+    databases), and asyncmy logs each note as a warning: a line per table that asks for
+    nothing, during a migration only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "ignored for PRIMARY key" not in record.getMessage()
+
+
+@contextmanager
+def _without_primary_key_notes() -> Iterator[None]:
+    driver_log = logging.getLogger("asyncmy")
+    quiet = _NoPrimaryKeyNameNotes()
+    driver_log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        driver_log.removeFilter(quiet)
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the schema up to ``revision``. Blocking: call it outside an event loop."""
-    command.upgrade(alembic_config(database_url), revision)
+    with _without_primary_key_notes():
+        command.upgrade(alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
-    command.downgrade(alembic_config(database_url), revision)
+    with _without_primary_key_notes():
+        command.downgrade(alembic_config(database_url), revision)
 
 
 def head_revision() -> str:

@@ -77,9 +77,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # A table goes with its indexes. Dropping them first fails on MySQL and MariaDB, where
+    # the index on sessions.user_id serves its foreign key.
     op.drop_table("wechat_sessions")
-    op.drop_index("ix_sessions_expires_at", table_name="sessions")
-    op.drop_index("ix_sessions_user_id", table_name="sessions")
     op.drop_table("sessions")
-    op.drop_index("ix_users_unionid", table_name="users")
     op.drop_table("users")
