@@ -82,8 +82,8 @@ def test_0003_upgrades_existing_rows_in_place(tmp_path: Path) -> None:
 
 
 def test_a_mariadb_migration_logs_no_note_per_table(caplog: pytest.LogCaptureFixture) -> None:
-    """MariaDB notes that each primary key's name is ignored; ``wxauth db upgrade`` shows
-    none of those notes, and its own driver's other warnings still reach the log."""
+    """MariaDB notes that each primary key's name is ignored; ``wxauth db upgrade`` (and a
+    downgrade) shows none of those notes, and leaves the driver's log as it found it."""
     import asyncio
     import logging
 
