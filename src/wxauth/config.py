@@ -226,13 +226,13 @@ class Settings(BaseSettings):
     wechat_breaker_failures: int = Field(default=5, ge=1)
     wechat_breaker_cooldown: float = Field(default=10.0, gt=0, le=600)
 
-    # Rate limits: per window; 0 turns a limit off. The per-address ones are budgets of
-    # failures (what a client got wrong), never of successes: any number of people behind
-    # one address (NAT, campus Wi-Fi, a proxy) get in.
+    # Rate limits: per window; 0 turns a limit off. The login ones are budgets of failures
+    # (what a client got wrong), never of successes: any number of people behind one address
+    # (NAT, campus Wi-Fi, a proxy), and any surge of an app's users, get in.
     redis_prefix: str = Field(default="wxauth:", max_length=64)
     rate_limit_window: int = Field(default=60, ge=1, le=3600)
     rate_limit_login_ip: int = Field(default=30, ge=0)  # failed logins per address
-    rate_limit_login_appid: int = Field(default=6000, ge=0)  # logins reaching WeChat per appid
+    rate_limit_login_appid: int = Field(default=0, ge=0)  # failed logins per appid (0: none)
     rate_limit_token: int = Field(default=600, ge=0)  # requests per (real) token
     rate_limit_token_failures_ip: int = Field(default=120, ge=0)  # failed token checks
     rate_limit_service_key_failures_ip: int = Field(default=10, ge=0)  # wrong service keys

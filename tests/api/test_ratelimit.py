@@ -121,13 +121,54 @@ async def test_two_thousand_people_behind_one_address(
         await close_harness(h, app)
 
 
+BEHIND_PROXY = {"trusted_proxies": ["127.0.0.0/8"]}  # X-Forwarded-For names the client
+
+
+def address(n: int) -> dict[str, str]:
+    return {"X-Forwarded-For": f"203.0.113.{n}"}
+
+
+@pytest.mark.parametrize(
+    "limited",
+    [{**BEHIND_PROXY, "rate_limit_login_ip": 5, "rate_limit_login_appid": 2}],
+    indirect=True,
+)
+async def test_login_per_appid_counts_failures_from_every_address(limited: Harness) -> None:
+    for n in range(20):  # a surge of real users never spends the app's budget
+        await limited.login(f"user-{n}")
+    for n in range(2):  # made-up codes, each from an address of its own (within its budget)
+        response = await limited.api.post(
+            "/v1/login", json={"code": f"made-up-{n}"}, headers=address(n)
+        )
+        assert response.status_code == 400, response.text
+    # The app's budget is spent: its next login is refused, from any address.
+    code = await limited.code("c")
+    assert_429(await limited.api.post("/v1/login", json={"code": code}, headers=address(9)))
+
+
+@pytest.mark.parametrize("limited", [BEHIND_PROXY], indirect=True)
+async def test_by_default_no_flood_of_made_up_codes_turns_an_apps_users_away(
+    limited: Harness,
+) -> None:
+    assert Settings.model_fields["rate_limit_login_appid"].default == 0  # no budget per app
+    for n in range(60):  # a distributed flood: a few made-up codes from each of many addresses
+        response = await limited.api.post(
+            "/v1/login", json={"code": f"flood-{n}"}, headers=address(n % 20)
+        )
+        assert response.status_code == 400, response.text
+    code = await limited.code("real")
+    response = await limited.api.post("/v1/login", json={"code": code}, headers=address(99))
+    assert response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize(
     "limited", [{"rate_limit_login_ip": 0, "rate_limit_login_appid": 2}], indirect=True
 )
-async def test_login_per_appid(limited: Harness) -> None:
+async def test_a_malformed_login_does_not_spend_the_apps_budget(limited: Harness) -> None:
+    for _ in range(3):  # refused before WeChat is asked: the address's budget, not the app's
+        response = await limited.api.post("/v1/login", json={"code": ""})
+        assert response.status_code in (400, 422), response.text
     await limited.login("a")
-    await limited.api.post("/v1/login", json={"code": "made-up"})  # reached WeChat: counts
-    assert_429(await limited.api.post("/v1/login", json={"code": await limited.code("c")}))
 
 
 @pytest.mark.parametrize("limited", [{"rate_limit_token": 3}], indirect=True)

@@ -193,7 +193,10 @@ async def test_a_disabled_apps_tokens_and_logins_stop(h: tuple[Harness, Any]) ->
 async def test_an_apps_own_login_limit(h: tuple[Harness, Any]) -> None:
     harness, app = h
     await register(app, record_of(OTHER_APPID, rate_limit_login=1))
+    await login(harness, "bob", OTHER_APPID)  # a success spends nothing
     await login(harness, "bob", OTHER_APPID)
+    made_up = await harness.api.post("/v1/login", json={"code": "nope", "appid": OTHER_APPID})
+    assert made_up.status_code == 400  # the app's one failure
     code = await harness.code("bob", appid=OTHER_APPID)
     limited = await harness.api.post("/v1/login", json={"code": code, "appid": OTHER_APPID})
     assert limited.status_code == 429

@@ -1,20 +1,22 @@
 """Rate limits: fixed windows counted in Redis when configured, in this process otherwise.
 
-A limit is a number of hits per ``window`` seconds for one key in one scope (``login-appid``,
-``token``, the failure scopes). Over the limit, :class:`~wxauth.errors.RateLimited` (429
-``rate_limited``) carries a Retry-After up to the end of the window.
+A limit is a number of hits per ``window`` seconds for one key in one scope (``token``,
+``export``, the failure scopes such as ``login-ip`` and ``login-appid``). Over the limit,
+:class:`~wxauth.errors.RateLimited` (429 ``rate_limited``) carries a Retry-After up to the
+end of the window.
 
 Two kinds of use:
 
-- :meth:`RateLimiter.hit` counts every request and refuses the one past the limit (per appid,
-  per real token);
-- failure budgets, per client address: :meth:`RateLimiter.check` refuses an address that
-  already spent its budget (a read: it creates nothing), and :meth:`RateLimiter.failed`
-  spends one unit once a request is known to have been the client's fault. A request that
-  succeeds never spends anything, so however many people share one address (a NAT, a
-  campus, a proxy), only what a client got wrong counts against it. Concurrent requests may
-  all pass the check before any of their failures is counted: the budget is exact for one
-  client at a time and overshot by at most the requests in flight.
+- :meth:`RateLimiter.hit` counts every request and refuses the one past the limit (per real
+  token, per user's export);
+- failure budgets, per client address (and the logins' per appid, off by default):
+  :meth:`RateLimiter.check` refuses a key that already spent its budget (a read: it creates
+  nothing), and :meth:`RateLimiter.failed` spends one unit once a request is known to have
+  been the client's fault. A request that succeeds never spends anything, so however many
+  people share one address (a NAT, a campus, a proxy), only what a client got wrong counts
+  against it. Concurrent requests may all pass the check before any of their failures is
+  counted: the budget is exact for one client at a time and overshot by at most the
+  requests in flight.
 
 In memory, each process counts on its own, so with N processes the effective limit is N
 times the setting: configure Redis when more than one process serves. If Redis fails, each

@@ -82,7 +82,8 @@ def apps_add(
         int | None, typer.Option(min=60, help="Seconds a token lives at most (this app).")
     ] = None,
     login_limit: Annotated[
-        int | None, typer.Option(min=0, help="Logins per rate-limit window (this app).")
+        int | None,
+        typer.Option(min=0, help="Failed logins per rate-limit window (this app; 0: none)."),
     ] = None,
     platform: Annotated[
         str | None,

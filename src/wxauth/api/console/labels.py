@@ -99,7 +99,10 @@ LABELS: dict[str, dict[str, str]] = {
     "display_name": {"en": "Display name", "zh": "显示名称"},
     "idle_ttl": {"en": "Idle lifetime (s)", "zh": "闲置有效期（秒）"},
     "max_ttl": {"en": "Longest lifetime (s)", "zh": "最长有效期（秒）"},
-    "login_limit": {"en": "Logins per window (0: no limit)", "zh": "每窗口登录次数（0：不限）"},
+    "login_limit": {
+        "en": "Failed logins per window (0: no limit)",
+        "zh": "每窗口登录失败次数（0：不限）",
+    },
     "default_value": {"en": "the default, {value}", "zh": "默认值 {value}"},
     "dash_default": {
         "en": "-: the deployment's default (WXAUTH_SESSION_IDLE_TTL, WXAUTH_SESSION_MAX_TTL, "

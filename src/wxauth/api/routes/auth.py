@@ -1,12 +1,13 @@
 """POST /v1/login and POST /v1/logout.
 
-The limits of a login: per client address, a budget of *failures* (a made-up, used or
-foreign code, a malformed request, a bad signature), checked before the login and spent
-once its answer is known, so that any number of people behind one address log in as long
-as their phones send what WeChat gave them (a valid code only comes from a real WeChat
-client); per appid, a ceiling on every attempt that reaches WeChat, to keep one flood from
-spending the app's WeChat quota. WeChat's own failures (503, 502, 45011) and refusals of a
-real user (403) are nobody's fault at the address and spend nothing.
+The limits of a login are budgets of *failures* (a made-up, used or foreign code, a
+malformed request, a bad signature), checked before the login and spent once its answer is
+known, so that any number of people log in as long as their phones send what WeChat gave
+them (a valid code only comes from a real WeChat client): per client address, and, when the
+operator sets one, per appid (the failed codes that reached WeChat, from every address). A
+successful login spends neither: a surge of real users is never refused. WeChat's own
+failures (503, 502, 45011) and refusals of a real user (403) are nobody's fault at the
+address and spend nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from wxauth.api.state import ApiState, api_state
 from wxauth.errors import InvalidCode, InvalidRequest, InvalidSignature, SessionKeyStale
 
 LOGIN_FAILURES = "login-ip"  # the scope of the per-address failure budget
+APP_FAILURES = "login-appid"  # the scope of the per-appid failure budget
 
 
 def client_fault(error: Exception) -> bool:
@@ -87,10 +89,16 @@ async def login(body: LoginRequest, request: Request) -> LoginResponse:
     client = client_info(request)
     if body.device is not None:
         client = dataclasses.replace(client, device=body.device.to_core())
-    await appid_limit(state, body.appid)
-    result = await state.wiring.login.login(
-        body.code, appid=body.appid, client=client, proof=body.proof()
-    )
+    key, limit = await appid_budget(state, body.appid)
+    await state.limiter.check(APP_FAILURES, key, limit)
+    try:
+        result = await state.wiring.login.login(
+            body.code, appid=body.appid, client=client, proof=body.proof()
+        )
+    except (InvalidRequest, InvalidCode, InvalidSignature) as exc:
+        if client_fault(exc):
+            await state.limiter.failed(APP_FAILURES, key, limit)
+        raise
     return LoginResponse(
         token=result.token,
         expires_in=result.expires_in,
@@ -129,16 +137,15 @@ async def logout(
     return Response(status_code=204)
 
 
-async def appid_limit(state: ApiState, appid: str | None) -> None:
-    """Every attempt that reaches WeChat, per appid, at the app's own limit if it has one
-    (an unknown appid is refused later, by the service, without calling WeChat)."""
+async def appid_budget(state: ApiState, appid: str | None) -> tuple[str, int]:
+    """The key and size of an appid's budget of failed logins: the app's own if it has
+    one, else ``WXAUTH_RATE_LIMIT_LOGIN_APPID`` (0: none; an unknown appid is refused
+    later, by the service, without calling WeChat, and has none)."""
     served = await state.wiring.registry.served()
     app = next((a for a in served if a.appid == appid), None)
     if appid is None and len(served) == 1:
         app = served[0]
-    if app is None and appid is not None:
-        return
     limit = state.settings.rate_limit_login_appid
-    if app is not None and app.rate_limit_login is not None:
-        limit = app.rate_limit_login
-    await state.limiter.hit("login-appid", app.appid if app else "-", limit)
+    if app is None:
+        return "-", 0 if appid is not None else limit
+    return app.appid, limit if app.rate_limit_login is None else app.rate_limit_login
