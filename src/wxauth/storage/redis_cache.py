@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import logging
 import math
 import secrets
@@ -53,6 +52,7 @@ import orjson
 from wxauth.core.cache import MAX_FILL_AGE_S, LocalSessionCache
 from wxauth.core.codes import CODE_CLAIM_TTL_S, code_fingerprint
 from wxauth.core.models import Session, User
+from wxauth.storage.redis_batch import ScriptBatch
 from wxauth.storage.redis_health import RedisHealth
 
 if TYPE_CHECKING:
@@ -372,14 +372,16 @@ class RedisCodeGuard:
         self._prefix = prefix
         self.health = health or RedisHealth()
         self._errors = _redis_errors()
-        from redis.exceptions import NoScriptError
-
-        self._no_script = NoScriptError
-        self._claim_sha = hashlib.sha1(CLAIM_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+        self._batch = ScriptBatch(redis, CLAIM_SCRIPT)
         self.passed = 0  # logins let through unguarded (Redis down, or no answer in time)
 
     def __repr__(self) -> str:
         return f"RedisCodeGuard(prefix={self._prefix!r})"
+
+    @property
+    def pipelines(self) -> int:
+        """Pipelines that carried claims made while another was on its way."""
+        return self._batch.pipelines
 
     def _key(self, appid: str, code: str) -> str:
         return f"{self._prefix}code:{code_fingerprint(appid, code)}"
@@ -403,16 +405,10 @@ class RedisCodeGuard:
         return True
 
     async def _claim(self, *, keys: list[str], args: list[bytes | int]) -> bytes | None:
-        """The claim script by its digest (``EVALSHA``, as redis-py's ``Script`` sends it,
-        without that wrapper's work on each call: a third more than the command's own in
-        the worker's profile), loaded first where Redis does not know it: a Redis
-        restarted or flushed since the last claim."""
-        try:
-            held = await self._redis.evalsha(self._claim_sha, len(keys), *keys, *args)
-        except self._no_script:
-            await self._redis.script_load(CLAIM_SCRIPT)
-            held = await self._redis.evalsha(self._claim_sha, len(keys), *keys, *args)
-        return cast("bytes | None", held)
+        """The claim script, sent with the other claims due in the same turn of the loop
+        (:class:`~wxauth.storage.redis_batch.ScriptBatch`: one pipeline, loaded first where
+        Redis does not know it)."""
+        return cast("bytes | None", await self._batch(keys, args))
 
     async def release(self, appid: str, code: str) -> None:
         if not self.health.usable():
