@@ -4,7 +4,7 @@ The limits of a login are budgets of *failures* (a made-up, used or foreign code
 malformed request, a bad signature), checked before the login and spent once its answer is
 known, so that any number of people log in as long as their phones send what WeChat gave
 them (a valid code only comes from a real WeChat client): per client address, and, when the
-operator sets one, per appid (the failed codes that reached WeChat, from every address). A
+operator sets one, per appid (the same failures, of a known app, from every address). A
 successful login spends neither: a surge of real users is never refused. WeChat's own
 failures (503, 502, 45011) and refusals of a real user (403) are nobody's fault at the
 address and spend nothing.
