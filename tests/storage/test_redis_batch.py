@@ -45,7 +45,6 @@ async def test_concurrent_claims_share_round_trips_and_each_gets_its_own_answer(
         held = await redis.get(keys[0])
         assert (answer is None and held == args[0]) or answer == held  # the holder's own mark
     assert 1 <= batch.pipelines < 10  # the first went alone, the others in a few pipelines
-    await batch.aclose()
 
 
 async def test_a_lone_call_is_sent_at_once(redis: Redis, redis_prefix: str) -> None:
@@ -103,7 +102,6 @@ async def test_every_waiting_call_gets_the_connections_error(redis_prefix: str) 
         *(batch(keys, args) for keys, args in calls), return_exceptions=True
     )
     assert all(isinstance(answer, RedisConnectionError) for answer in answers), answers
-    await batch.aclose()
     await dead.aclose()
 
 

@@ -21,7 +21,8 @@ from tests.services import REDIS_PORT
 from tests.tcpproxy import TcpProxy
 from wxauth.storage.loop_lag import LoopLag
 from wxauth.storage.redis import REDIS_TIMEOUT_S, create_redis
-from wxauth.storage.redis_cache import RedisCodeGuard
+from wxauth.storage.redis_batch import ScriptBatch
+from wxauth.storage.redis_cache import CLAIM_SCRIPT, RedisCodeGuard
 from wxauth.storage.redis_health import RedisHealth, is_wait
 
 APPID = "wx-load"
@@ -126,11 +127,11 @@ async def test_a_claim_retried_after_a_lost_answer_recognises_itself(
 ) -> None:
     """The claim is idempotent: asked again with the same value (its answer lost), it wins
     again; asked with another value (someone else's claim), it loses."""
-    guard = RedisCodeGuard(redis, prefix=redis_prefix, health=RedisHealth())
+    claim = ScriptBatch(redis, CLAIM_SCRIPT)  # the guard's claim, as it sends it
     key = [f"{redis_prefix}code:lost"]
-    assert await guard._claim(keys=key, args=[b"mine", 60]) is None
-    assert await guard._claim(keys=key, args=[b"mine", 60]) == b"mine"
-    assert await guard._claim(keys=key, args=[b"theirs", 60]) == b"mine"
+    assert await claim(key, [b"mine", 60]) is None
+    assert await claim(key, [b"mine", 60]) == b"mine"
+    assert await claim(key, [b"theirs", 60]) == b"mine"
     assert 0 < await redis.ttl(key[0]) <= 60
 
 

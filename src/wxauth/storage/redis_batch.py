@@ -39,7 +39,7 @@ class ScriptBatch:
         self._no_script = NoScriptError
         self._due: list[Call] = []
         self._busy = False  # a call or a pipeline of calls is on its way
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Task[None]] = set()  # held: the loop keeps weak refs
         self.pipelines = 0  # pipelines sent for calls that waited (each shares one)
 
     def __repr__(self) -> str:
@@ -112,8 +112,3 @@ class ScriptBatch:
                 pipe.evalsha(self._sha, len(keys), *keys, *args)
             answers: list[Any] = await pipe.execute(raise_on_error=False)
         return answers
-
-    async def aclose(self) -> None:
-        """Wait for the pipelines on their way (their callers are waiting for them)."""
-        if self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True)

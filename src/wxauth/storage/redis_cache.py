@@ -45,7 +45,7 @@ import logging
 import math
 import secrets
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -394,7 +394,8 @@ class RedisCodeGuard:
             if not self.health.usable():
                 break
             try:
-                held = await self.health.ask(self._claim(keys=keys, args=args))
+                # Sent with the claims made while another is on its way (ScriptBatch).
+                held = await self.health.ask(self._batch(keys, args))
             except self._errors as exc:
                 if self.health.failed(exc):
                     break  # down: let it through, as logged once for the outage
@@ -403,12 +404,6 @@ class RedisCodeGuard:
             return held is None or held == mine
         self.passed += 1
         return True
-
-    async def _claim(self, *, keys: list[str], args: list[bytes | int]) -> bytes | None:
-        """The claim script, sent with the other claims due in the same turn of the loop
-        (:class:`~wxauth.storage.redis_batch.ScriptBatch`: one pipeline, loaded first where
-        Redis does not know it)."""
-        return cast("bytes | None", await self._batch(keys, args))
 
     async def release(self, appid: str, code: str) -> None:
         if not self.health.usable():
