@@ -13,7 +13,7 @@ from wxauth.config import Settings
 from wxauth.simulator import SimulatorState
 from wxauth.wiring import Wiring
 
-from ..conftest import Harness, bearer, close_harness, open_harness
+from ..conftest import FakeClock, Harness, bearer, close_harness, open_harness
 
 PASSWORD = "correct horse battery staple"
 
@@ -27,7 +27,8 @@ def console_settings(settings: Settings) -> Settings:
 async def console(
     console_settings: Settings, sim_state: SimulatorState
 ) -> AsyncIterator[tuple[Harness, Wiring]]:
-    h, app = await open_harness(console_settings, sim_state)
+    # A still clock: the sign-in limits' window never ends in the middle of a test.
+    h, app = await open_harness(console_settings, sim_state, FakeClock())
     wiring: Wiring = app.state.wxauth.wiring
     await wiring.operators.add("ops", PASSWORD, role="admin")
     await wiring.operators.add("look", PASSWORD, role="viewer")

@@ -17,6 +17,7 @@ from tests.conftest import (
     OTHER_APPID,
     OTHER_SECRET,
     SECRET,
+    FakeClock,
     Harness,
     bearer,
     close_harness,
@@ -55,7 +56,8 @@ async def h(settings: Settings, sim_state: SimulatorState) -> AsyncIterator[tupl
             "app_registry_ttl": TTL,
         }
     )
-    harness, app = await open_harness(two, sim_state)
+    # A still clock: the login limits' window never ends in the middle of a test.
+    harness, app = await open_harness(two, sim_state, FakeClock())
     yield harness, app
     await close_harness(harness, app)
 

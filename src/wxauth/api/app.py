@@ -118,6 +118,7 @@ def create_app(
             redis=wiring.redis,
             prefix=settings.redis_prefix,
             health=wiring.redis_health,
+            clock=lambda: wiring.clock().timestamp(),
         ),
         client_ip=ClientIp(settings.trusted_proxies, settings.client_ip_header),
     )
